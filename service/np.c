@@ -1,0 +1,45 @@
+/* np.c - status texts and the monotonic clock. */
+#include "np.h"
+
+#include <time.h>
+
+static const struct {
+	const char *code;
+	const char *text;
+} status_names[NP_STATUS_MAX] = {
+	[NP_OK] = {"ok", "success"},
+	[NP_ENOMEM] = {"out_of_memory", "out of memory"},
+	[NP_EINVAL] = {"invalid_argument", "invalid argument"},
+	[NP_ESYS] = {"system_error", "system call failed"},
+	[NP_ETIMEOUT] = {"timeout", "operation timed out"},
+	[NP_ECANCELLED] = {"cancelled", "operation cancelled"},
+	[NP_EDENIED] = {"denied_by_policy", "target denied by policy"},
+	[NP_ELIMIT] = {"limit_reached", "a configured limit was reached"},
+	[NP_ENOTFOUND] = {"not_found", "not found"},
+	[NP_EPROTO] = {"protocol_error", "protocol error"},
+	[NP_EREFUSED] = {"connect_refused", "connection refused"},
+	[NP_EUNREACH] = {"unreachable", "network or host unreachable"},
+	[NP_ETLS] = {"tls_error", "TLS failure"},
+};
+
+const char *np_strerror(enum np_status s)
+{
+	if ((unsigned)s >= NP_STATUS_MAX)
+		return "unknown error";
+	return status_names[s].text;
+}
+
+const char *np_status_code(enum np_status s)
+{
+	if ((unsigned)s >= NP_STATUS_MAX)
+		return "unknown";
+	return status_names[s].code;
+}
+
+uint64_t np_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}

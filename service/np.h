@@ -1,0 +1,38 @@
+/*
+ * np.h - the one status enum of the service, and small helpers every module
+ * uses (monotonic time). Modules return these codes; the OS errno is kept
+ * beside them where it explains a failure.
+ */
+#ifndef NP_H
+#define NP_H
+
+#include <stdint.h>
+
+enum np_status {
+	NP_OK = 0,
+	NP_ENOMEM,       /* allocation failed */
+	NP_EINVAL,       /* bad argument */
+	NP_ESYS,         /* a system call failed; see errno kept beside it */
+	NP_ETIMEOUT,     /* deadline passed */
+	NP_ECANCELLED,   /* operation cancelled (client went away, shutdown) */
+	NP_EDENIED,      /* target denied by policy */
+	NP_ELIMIT,       /* a configured limit was reached */
+	NP_ENOTFOUND,    /* name or item not found */
+	NP_EPROTO,       /* peer spoke something we could not parse */
+	NP_EREFUSED,     /* connection refused */
+	NP_EUNREACH,     /* network or host unreachable */
+	NP_ETLS,         /* TLS failure */
+	NP_STATUS_MAX
+};
+
+/* Stable, human-readable text for a status. Never NULL. */
+const char *np_strerror(enum np_status s);
+/* Stable snake_case code for a status ("timeout", "connect_refused"...). */
+const char *np_status_code(enum np_status s);
+
+/* Monotonic clock in microseconds. Thread-safe. */
+uint64_t np_now_us(void);
+
+#define NP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

@@ -1,0 +1,43 @@
+# Test registration. Every test has a label and a timeout.
+#   unit:        tests/unit/test_*.c      (cmocka, linked against netprobe_core)
+#   integration: tests/integration/test_*.py (real binary vs real loopback peers)
+#   fuzz:        tests/fuzz/fuzz_*.c      (libFuzzer; NETPROBE_FUZZ=ON with clang)
+pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
+
+file(GLOB NP_UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/test_*.c)
+foreach(src IN LISTS NP_UNIT_TESTS)
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  target_compile_options(${name} PRIVATE ${NP_WARNINGS} -Wno-missing-prototypes)
+  target_link_libraries(${name} PRIVATE netprobe_core PkgConfig::CMOCKA)
+  add_test(NAME unit.${name} COMMAND ${name})
+  set_tests_properties(unit.${name} PROPERTIES LABELS unit TIMEOUT 120)
+endforeach()
+
+find_program(PYTHON3 python3 REQUIRED)
+file(GLOB NP_INTEGRATION_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_*.py)
+foreach(src IN LISTS NP_INTEGRATION_TESTS)
+  get_filename_component(name ${src} NAME_WE)
+  add_test(NAME integration.${name} COMMAND ${PYTHON3} -m unittest -v ${name}
+           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
+  set_tests_properties(integration.${name} PROPERTIES LABELS integration TIMEOUT 600
+    ENVIRONMENT "NETPROBE_BIN=$<TARGET_FILE:netprobe>;NETPROBE_SOURCE_DIR=${CMAKE_SOURCE_DIR};NETPROBE_BUILD_DIR=${CMAKE_BINARY_DIR}")
+endforeach()
+
+if(NETPROBE_FUZZ)
+  file(GLOB NP_FUZZ_TARGETS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_*.c)
+  foreach(src IN LISTS NP_FUZZ_TARGETS)
+    get_filename_component(name ${src} NAME_WE)
+    add_executable(${name} ${src})
+    target_compile_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+    target_link_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+    target_link_libraries(${name} PRIVATE netprobe_core)
+    set(corpus ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name})
+    file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/fuzz-work/${name})
+    # Replay the checked-in corpus, then fuzz briefly from it.
+    add_test(NAME fuzz.${name}
+      COMMAND ${name} -max_total_time=20 -timeout=5 -rss_limit_mb=2048
+              ${CMAKE_BINARY_DIR}/fuzz-work/${name} ${corpus})
+    set_tests_properties(fuzz.${name} PROPERTIES LABELS fuzz TIMEOUT 120)
+  endforeach()
+endif()
