@@ -1,0 +1,191 @@
+/*
+ * main.c - start-up and shutdown. Reads the configuration, builds the
+ * shared read-only state (policy, TLS material), creates one worker per
+ * core (all serving the same port through SO_REUSEPORT), then waits for
+ * SIGTERM/SIGINT and drains the workers within --shutdown-grace.
+ */
+#include "config.h"
+#include "log.h"
+#include "np.h"
+#include "policy.h"
+#include "routes.h"
+#include "worker_int.h"
+
+#include <ares.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PEM_MAX (1u << 20)
+
+/* Reads a whole PEM file into a NUL-terminated buffer (caller frees). */
+static char *read_pem(const char *path, const char *flag, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: cannot open '%s': %s", flag, path, strerror(errno));
+		return NULL;
+	}
+	buf = malloc(PEM_MAX + 1);
+	if (buf == NULL) {
+		snprintf(err, errlen, "%s: out of memory", flag);
+		goto done;
+	}
+	n = fread(buf, 1, PEM_MAX + 1, f);
+	if (n == 0 || n > PEM_MAX || strstr(buf, "-----BEGIN") == NULL) {
+		buf[n > PEM_MAX ? PEM_MAX : n] = '\0';
+		if (n == 0 || n > PEM_MAX || strstr(buf, "-----BEGIN") == NULL) {
+			snprintf(err, errlen, "%s: '%s' is not a PEM file of at most %u bytes",
+				 flag, path, PEM_MAX);
+			free(buf);
+			buf = NULL;
+			goto done;
+		}
+	}
+	buf[n] = '\0';
+done:
+	fclose(f);
+	return buf;
+}
+
+static void list_routes(void)
+{
+	for (unsigned i = 0; i < routes_count; i++)
+		printf("%s %s%s\n", routes_table[i].method, routes_table[i].path,
+		       (routes_table[i].flags & ROUTE_DEBUG) ? " debug" : "");
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	struct worker_shared sh;
+	struct worker **workers = NULL;
+	struct policy *policy = NULL;
+	char *cert = NULL, *key = NULL;
+	char err[512] = "";
+	sigset_t sigs;
+	unsigned port, nworkers = 0;
+	int sig = 0;
+	int status = 1;
+
+	memset(&sh, 0, sizeof(sh));
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--list-routes") == 0) {
+			list_routes();
+			return 0;
+		}
+	}
+	config_defaults(&cfg);
+	switch (config_load(&cfg, argc, argv, stdout, err, sizeof(err))) {
+	case CONFIG_OK:
+		break;
+	case CONFIG_EXIT_HELP:
+	case CONFIG_EXIT_VERSION:
+		config_free(&cfg);
+		return 0;
+	case CONFIG_ERROR:
+		fprintf(stderr, "netprobe: %s\n", err);
+		config_free(&cfg);
+		return 2;
+	}
+	log_setup(cfg.log_level, cfg.log_format);
+	if (cfg.workers == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		cfg.workers = n > 0 ? (unsigned)(n > 256 ? 256 : n) : 1;
+	}
+	if (policy_new(cfg.policy_preset, cfg.allow_cidrs, cfg.deny_cidrs, &policy, err,
+		       sizeof(err)) != NP_OK) {
+		fprintf(stderr, "netprobe: %s\n", err);
+		status = 2;
+		goto done;
+	}
+	if (cfg.tls_cert != NULL) {
+		cert = read_pem(cfg.tls_cert, "--tls-cert", err, sizeof(err));
+		key = cert ? read_pem(cfg.tls_key, "--tls-key", err, sizeof(err)) : NULL;
+		if (key == NULL) {
+			fprintf(stderr, "netprobe: %s\n", err);
+			status = 2;
+			goto done;
+		}
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
+		fprintf(stderr, "netprobe: cannot initialise libcurl / c-ares\n");
+		goto done;
+	}
+
+	/* Threads inherit this mask: only main() takes the signals. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	sh.cfg = &cfg;
+	sh.policy = policy;
+	sh.tls_cert = cert;
+	sh.tls_key = key;
+	sh.nworkers = cfg.workers;
+	sh.all_metrics = calloc(cfg.workers, sizeof(*sh.all_metrics));
+	workers = calloc(cfg.workers, sizeof(*workers));
+	if (sh.all_metrics == NULL || workers == NULL) {
+		fprintf(stderr, "netprobe: out of memory\n");
+		goto done;
+	}
+	port = cfg.port;
+	for (unsigned i = 0; i < cfg.workers; i++) {
+		unsigned got = 0;
+
+		if (worker_new(i, &sh, port, &got, &workers[i], err, sizeof(err)) != NP_OK) {
+			fprintf(stderr, "netprobe: %s\n", err);
+			goto stop;
+		}
+		port = got; /* later workers join the port the first one bound */
+		nworkers++;
+	}
+	for (unsigned i = 0; i < nworkers; i++) {
+		if (worker_start(workers[i]) != NP_OK) {
+			fprintf(stderr, "netprobe: cannot start worker thread %u\n", i);
+			goto stop;
+		}
+	}
+	LOG(LOG_INFO, "netprobe %s listening on %s://%s%s%s:%u with %u worker(s)",
+	    NETPROBE_VERSION, cert ? "https" : "http", strchr(cfg.bind, ':') ? "[" : "", cfg.bind,
+	    strchr(cfg.bind, ':') ? "]" : "", port, nworkers);
+	if (cfg.listeners)
+		LOG(LOG_INFO, "demo listeners on %s tcp/%u udp/%u (%s mode)",
+		    cfg.listener_bind ? cfg.listener_bind : cfg.bind, cfg.listener_tcp_port,
+		    cfg.listener_udp_port, cfg.listener_mode == LISTENER_ECHO ? "echo" : "greeting");
+	while (sigwait(&sigs, &sig) != 0)
+		;
+	LOG(LOG_INFO, "signal %d: draining (grace %u ms)", sig, cfg.shutdown_grace_ms);
+	status = 0;
+stop:
+	for (unsigned i = 0; i < nworkers; i++)
+		worker_drain(workers[i]);
+	for (unsigned i = 0; i < nworkers; i++)
+		worker_join(workers[i]);
+	for (unsigned i = 0; i < nworkers; i++)
+		worker_free(workers[i]);
+	if (status == 0)
+		LOG(LOG_INFO, "stopped");
+	ares_library_cleanup();
+	curl_global_cleanup();
+done:
+	free(workers);
+	free(sh.all_metrics);
+	free(cert);
+	free(key);
+	policy_free(policy);
+	config_free(&cfg);
+	return status;
+}
