@@ -18,6 +18,11 @@ void handle_openapi(struct http_req *r);
 void handle_dashboard(struct http_req *r);
 void handle_debug_delay(struct http_req *r);
 
+/* handlers/dns.c, rdns.c, doh.c */
+void handle_dns(struct http_req *r);
+void handle_rdns(struct http_req *r);
+void handle_dns_query(struct http_req *r);
+
 /* handlers/policy.c */
 void handle_policy_check(struct http_req *r);
 

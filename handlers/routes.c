@@ -17,6 +17,11 @@ const struct route routes_table[] = {
 	{"GET", "/version", handle_version, ROUTE_PUBLIC},
 	{"GET", "/metrics", handle_metrics, ROUTE_PUBLIC},
 	{"GET", "/openapi.yaml", handle_openapi, ROUTE_PUBLIC},
+	{"GET", "/dns", handle_dns, 0},
+	{"POST", "/dns", handle_dns, 0},
+	{"GET", "/rdns", handle_rdns, 0},
+	{"GET", "/dns-query", handle_dns_query, 0},
+	{"POST", "/dns-query", handle_dns_query, 0},
 	{"GET", "/policy/check", handle_policy_check, 0},
 	{"GET", "/debug/delay", handle_debug_delay, ROUTE_DEBUG},
 };

@@ -52,6 +52,9 @@ void http_reply_header(struct http_req *r, const char *name, const char *value);
 
 /* Answers with a JSON document; takes the reference to body. */
 void http_reply_json(struct http_req *r, unsigned status, json_t *body);
+/* The same with another JSON media type (e.g. application/dns-json). */
+void http_reply_json_as(struct http_req *r, unsigned status, const char *content_type,
+			json_t *body);
 /* Answers with bytes (copied) of the given content type. */
 void http_reply_bytes(struct http_req *r, unsigned status, const char *content_type,
 		      const void *data, size_t len);

@@ -399,6 +399,12 @@ static void reply_json_ctype(struct http_req *r, unsigned status, json_t *body,
 	set_reply(r, status, ctype, text, strlen(text), 0);
 }
 
+void http_reply_json_as(struct http_req *r, unsigned status, const char *content_type,
+			json_t *body)
+{
+	reply_json_ctype(r, status, body, content_type);
+}
+
 void http_reply_json(struct http_req *r, unsigned status, json_t *body)
 {
 	reply_json_ctype(r, status, body, "application/json");

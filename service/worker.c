@@ -14,6 +14,7 @@
 #include "np.h"
 #include "routes.h"
 #include "server.h"
+#include "dns.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -146,6 +147,9 @@ int worker_new(unsigned id, struct worker_shared *sh, unsigned port, unsigned *p
 			errlen);
 	if (rc != NP_OK)
 		goto fail;
+	rc = dns_resolver_new(w->loop, sh->cfg, &w->dns, err, errlen);
+	if (rc != NP_OK)
+		goto fail;
 	if (sh->cfg->listeners) {
 		rc = listeners_new(w->loop, sh->cfg, w->metrics, &w->listeners, err, errlen);
 		if (rc != NP_OK)
@@ -197,6 +201,7 @@ void worker_free(struct worker *w)
 	/* Order: HTTP first (it cancels pending handlers, which may still
 	 * hold DNS queries), then the modules, then the loop. */
 	server_free(w->server);
+	dns_resolver_free(w->dns);
 	listeners_free(w->listeners);
 	loop_async_free(w->drain_async);
 	loop_timer_free(w->drain_timer);

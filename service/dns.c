@@ -1,0 +1,638 @@
+/*
+ * dns.c - DNS exchanges over c-ares, driven by the worker's loop.
+ *
+ * Each c-ares channel reports its sockets through sock_state_cb; we mirror
+ * them as loop watchers and call ares_process_fd() when they fire, and keep
+ * one loop timer at ares_timeout(). Queries are built by us (c-ares 1.18
+ * cannot set CD or DO) and sent with ares_send. Channels are created with
+ * ARES_FLAG_IGNTC so that a truncated UDP answer comes back to us: we then
+ * repeat the query over TCP ourselves and can tell the caller we did
+ * (RFC 7766 section 5), as dig does. ARES_FLAG_NOCHECKRESP keeps REFUSED
+ * and SERVFAIL answers instead of silently trying another server.
+ *
+ * Every operation also has its own guard timer at the caller's budget, so
+ * the caller's timeout holds whatever c-ares' retry schedule does.
+ */
+#include "dns.h"
+#include "config.h"
+#include "log.h"
+#include "loop.h"
+
+#include <ares.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_CHANNELS 16
+/* UDP receive buffer: with a thousand queries in flight the default
+ * buffer overflows and answers are lost until c-ares retries. */
+#define UDP_RCVBUF (4 << 20)
+
+struct chan_sock {
+	int fd;
+	struct loop_watch *watch;
+};
+
+struct dns_channel {
+	struct dns_resolver *res;
+	ares_channel ch;
+	char key[320];
+	char servers[256];       /* as reported to callers */
+	int tcp;
+	unsigned pending;        /* queries c-ares still holds */
+	int busy;                /* inside a c-ares call: never destroy now */
+	uint64_t last_use_ms;
+	struct loop_timer *timer;
+	struct chan_sock *socks;
+	size_t nsocks, capsocks;
+	struct dns_channel *next;
+};
+
+struct dns_op {
+	struct dns_resolver *res;
+	dns_answer_cb cb;
+	void *ud;
+	int cancelled;
+	int delivered;           /* the callback ran (guard timeout or answer) */
+	int in_ares;             /* c-ares holds this op as a callback argument */
+	int tc_retried;
+	int starting;            /* inside ares_send */
+	int sync_status;         /* c-ares answered inside ares_send (-1: no) */
+	unsigned char *query;
+	size_t len;
+	struct dns_send_opts opts;
+	char *server;            /* copy of opts.server */
+	uint64_t start_us;
+	struct loop_timer *guard;
+	struct dns_channel *chan; /* channel of the current attempt */
+};
+
+struct dns_resolver {
+	struct loop *loop;
+	const struct config *cfg;
+	struct dns_channel *channels;
+	unsigned nchannels;
+	char default_servers[256];
+};
+
+static void chan_rearm(struct dns_channel *c);
+
+/* ---- c-ares sockets on the loop ---- */
+
+static void on_sock_event(int fd, unsigned events, void *ud)
+{
+	struct dns_channel *c = ud;
+	int rd = (events & (LOOP_READ | LOOP_ERROR)) ? fd : ARES_SOCKET_BAD;
+	int wr = (events & LOOP_WRITE) ? fd : ARES_SOCKET_BAD;
+
+	c->busy++;
+	ares_process_fd(c->ch, rd, wr);
+	c->busy--;
+	chan_rearm(c);
+}
+
+static void on_sock_state(void *data, ares_socket_t fd, int readable, int writable)
+{
+	struct dns_channel *c = data;
+	unsigned events = (readable ? LOOP_READ : 0u) | (writable ? LOOP_WRITE : 0u);
+	size_t i;
+
+	for (i = 0; i < c->nsocks; i++) {
+		if (c->socks[i].fd == fd)
+			break;
+	}
+	if (events == 0) {
+		if (i < c->nsocks) {
+			loop_watch_free(c->socks[i].watch);
+			c->socks[i] = c->socks[--c->nsocks];
+		}
+		return;
+	}
+	if (i < c->nsocks) {
+		if (loop_watch_set(c->socks[i].watch, events) != NP_OK)
+			LOG(LOG_ERROR, "dns: cannot watch socket %d: %s", fd, strerror(errno));
+		return;
+	}
+	if (c->nsocks == c->capsocks) {
+		size_t cap = c->capsocks ? c->capsocks * 2 : 4;
+		struct chan_sock *s = realloc(c->socks, cap * sizeof(*s));
+
+		if (s == NULL) {
+			LOG(LOG_ERROR, "dns: out of memory watching socket %d", fd);
+			return;
+		}
+		c->socks = s;
+		c->capsocks = cap;
+	}
+	if (loop_watch_new(c->res->loop, fd, events, on_sock_event, c,
+			   &c->socks[c->nsocks].watch) != NP_OK) {
+		LOG(LOG_ERROR, "dns: cannot watch socket %d: %s", fd, strerror(errno));
+		return;
+	}
+	c->socks[c->nsocks++].fd = fd;
+}
+
+static int on_sock_config(ares_socket_t fd, int type, void *ud)
+{
+	int size = UDP_RCVBUF;
+
+	(void)ud;
+	if (type != SOCK_DGRAM)
+		return 0;
+	/* SO_RCVBUFFORCE passes net.core.rmem_max when we may (CAP_NET_ADMIN). */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	return 0;
+}
+
+static void on_chan_timer(void *ud)
+{
+	struct dns_channel *c = ud;
+
+	c->busy++;
+	ares_process_fd(c->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	c->busy--;
+	chan_rearm(c);
+}
+
+static void chan_rearm(struct dns_channel *c)
+{
+	struct timeval tv;
+	struct timeval *t = ares_timeout(c->ch, NULL, &tv);
+
+	if (t == NULL) {
+		loop_timer_disarm(c->timer);
+		return;
+	}
+	loop_timer_arm_us(c->timer, (uint64_t)t->tv_sec * 1000000u + (uint64_t)t->tv_usec);
+}
+
+/* ---- channels ---- */
+
+static void chan_free(struct dns_channel *c)
+{
+	if (c == NULL)
+		return;
+	if (c->ch != NULL)
+		ares_destroy(c->ch); /* closes sockets through on_sock_state */
+	for (size_t i = 0; i < c->nsocks; i++)
+		loop_watch_free(c->socks[i].watch);
+	free(c->socks);
+	loop_timer_free(c->timer);
+	free(c);
+}
+
+/* Per-try timeout so that c-ares' doubling schedule (t, 2t, 4t, ...)
+ * fits the whole budget. */
+static int per_try_ms(unsigned budget_ms, unsigned tries)
+{
+	unsigned long span = (1ul << (tries > 8 ? 8 : tries)) - 1;
+	unsigned long t = budget_ms / span;
+
+	return (int)(t < 1 ? 1 : t);
+}
+
+static int chan_new(struct dns_resolver *r, const char *key, const char *servers_csv, int tcp,
+		    unsigned timeout_ms, unsigned tries, struct dns_channel **out)
+{
+	struct ares_options opts;
+	struct dns_channel *c;
+	int optmask;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NP_ENOMEM;
+	c->res = r;
+	c->tcp = tcp;
+	snprintf(c->key, sizeof(c->key), "%s", key);
+	if (loop_timer_new(r->loop, on_chan_timer, c, &c->timer) != NP_OK)
+		goto fail;
+	memset(&opts, 0, sizeof(opts));
+	opts.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_IGNTC | ARES_FLAG_STAYOPEN |
+		     (tcp ? ARES_FLAG_USEVC : 0);
+	opts.timeout = per_try_ms(timeout_ms, tries);
+	opts.tries = (int)tries;
+	opts.sock_state_cb = on_sock_state;
+	opts.sock_state_cb_data = c;
+	optmask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB;
+	if (ares_init_options(&c->ch, &opts, optmask) != ARES_SUCCESS) {
+		c->ch = NULL;
+		goto fail;
+	}
+	ares_set_socket_configure_callback(c->ch, on_sock_config, c);
+	if (servers_csv != NULL && ares_set_servers_ports_csv(c->ch, servers_csv) != ARES_SUCCESS)
+		goto fail;
+	snprintf(c->servers, sizeof(c->servers), "%s",
+		 servers_csv != NULL ? servers_csv : r->default_servers);
+	*out = c;
+	return NP_OK;
+fail:
+	chan_free(c);
+	return NP_ESYS;
+}
+
+/* Finds or creates the channel for this server set / transport / timing. */
+static int chan_get(struct dns_resolver *r, const char *servers_csv, int tcp,
+		    unsigned timeout_ms, unsigned tries, struct dns_channel **out)
+{
+	char key[320];
+	struct dns_channel **pp, **victim = NULL;
+	int rc;
+
+	*out = NULL;
+	snprintf(key, sizeof(key), "%s|%d|%u|%u", servers_csv ? servers_csv : "", tcp, timeout_ms,
+		 tries);
+	for (pp = &r->channels; *pp != NULL; pp = &(*pp)->next) {
+		if (strcmp((*pp)->key, key) == 0) {
+			*out = *pp;
+			(*pp)->last_use_ms = loop_now_ms(r->loop);
+			return NP_OK;
+		}
+		if ((*pp)->pending == 0 && (*pp)->busy == 0 &&
+		    (victim == NULL || (*pp)->last_use_ms < (*victim)->last_use_ms))
+			victim = pp;
+	}
+	if (r->nchannels >= MAX_CHANNELS) {
+		struct dns_channel *v;
+
+		if (victim == NULL)
+			return NP_ELIMIT;
+		v = *victim;
+		*victim = v->next;
+		r->nchannels--;
+		chan_free(v);
+	}
+	rc = chan_new(r, key, servers_csv, tcp, timeout_ms, tries, out);
+	if (rc != NP_OK)
+		return rc;
+	(*out)->last_use_ms = loop_now_ms(r->loop);
+	(*out)->next = r->channels;
+	r->channels = *out;
+	r->nchannels++;
+	return NP_OK;
+}
+
+/* ---- operations ---- */
+
+static void op_free(struct dns_op *op)
+{
+	loop_timer_free(op->guard);
+	free(op->query);
+	free(op->server);
+	free(op);
+}
+
+static void deliver(struct dns_op *op, enum np_status st, const char *detail,
+		    const unsigned char *wire, size_t len)
+{
+	struct dns_answer a;
+
+	if (op->delivered || op->cancelled)
+		return;
+	op->delivered = 1;
+	loop_timer_disarm(op->guard);
+	memset(&a, 0, sizeof(a));
+	a.status = st;
+	a.detail = detail;
+	a.wire = wire;
+	a.wire_len = len;
+	a.server = op->chan != NULL ? op->chan->servers : "";
+	a.transport = op->chan != NULL && op->chan->tcp ? "tcp" : "udp";
+	a.tc_retried = op->tc_retried;
+	a.rtt_ms = (double)(np_now_us() - op->start_us) / 1000.0;
+	op->cb(&a, op->ud);
+}
+
+static enum np_status map_ares(int status, const char **detail)
+{
+	switch (status) {
+	case ARES_ETIMEOUT:
+		*detail = "no answer from the server before the timeout";
+		return NP_ETIMEOUT;
+	case ARES_ECONNREFUSED:
+		*detail = "the server refused the connection";
+		return NP_EREFUSED;
+	case ARES_EBADRESP:
+		*detail = "the server's answer was malformed";
+		return NP_EPROTO;
+	case ARES_ENOMEM:
+		*detail = "out of memory";
+		return NP_ENOMEM;
+	case ARES_ECANCELLED:
+	case ARES_EDESTRUCTION:
+		*detail = "cancelled";
+		return NP_ECANCELLED;
+	default:
+		*detail = ares_strerror(status);
+		return NP_ESYS;
+	}
+}
+
+static int op_start(struct dns_op *op, int tcp);
+
+static void on_ares_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_op *op = arg;
+	const char *detail = NULL;
+
+	(void)timeouts;
+	op->in_ares = 0;
+	op->chan->pending--;
+	if (op->starting) {
+		/* Failed inside ares_send: op_start reports it to its caller. */
+		op->sync_status = status;
+		return;
+	}
+	if (op->cancelled || op->delivered) {
+		op_free(op);
+		return;
+	}
+	if (status == ARES_SUCCESS && abuf != NULL && alen >= 12) {
+		/* TC bit: byte 2, bit 1 (RFC 1035 section 4.1.1). */
+		if (!op->chan->tcp && !op->opts.keep_truncated && (abuf[2] & 0x02)) {
+			op->tc_retried = 1;
+			if (op_start(op, 1) == NP_OK)
+				return;
+			deliver(op, NP_ESYS, "cannot repeat the truncated query over TCP", NULL, 0);
+			op_free(op);
+			return;
+		}
+		deliver(op, NP_OK, NULL, abuf, (size_t)alen);
+	} else if (status == ARES_SUCCESS) {
+		deliver(op, NP_EPROTO, "the answer is shorter than a DNS header", NULL, 0);
+	} else {
+		enum np_status st = map_ares(status, &detail);
+
+		deliver(op, st, detail, NULL, 0);
+	}
+	op_free(op);
+}
+
+static void on_guard(void *ud)
+{
+	struct dns_op *op = ud;
+
+	deliver(op, NP_ETIMEOUT, "no answer from the server before the timeout", NULL, 0);
+	/* c-ares still holds op; it is freed when c-ares gives it back. */
+}
+
+static int op_start(struct dns_op *op, int tcp)
+{
+	const struct dns_resolver *r = op->res;
+	const char *servers = op->server;
+	struct dns_channel *c;
+	int rc;
+
+	if (servers == NULL && r->cfg->dns_servers != NULL)
+		servers = r->default_servers;
+	rc = chan_get(op->res, servers, tcp, op->opts.timeout_ms, op->opts.tries, &c);
+	if (rc != NP_OK)
+		return rc;
+	op->chan = c;
+	op->in_ares = 1;
+	op->starting = 1;
+	op->sync_status = -1;
+	c->pending++;
+	c->busy++;
+	/* ares_send may call on_ares_answer before returning (no memory, no
+	 * servers); that is reported as our error, never as a callback. */
+	ares_send(c->ch, op->query, (int)op->len, on_ares_answer, op);
+	c->busy--;
+	op->starting = 0;
+	chan_rearm(c);
+	return op->sync_status == -1 ? NP_OK : NP_ESYS;
+}
+
+int dns_send(struct dns_resolver *r, const unsigned char *query, size_t len,
+	     const struct dns_send_opts *o, dns_answer_cb cb, void *ud, struct dns_op **op_out)
+{
+	struct dns_op *op;
+	int rc;
+
+	if (op_out != NULL)
+		*op_out = NULL;
+	if (len < 12 || len > 65535 || o->tries == 0 || o->timeout_ms == 0)
+		return NP_EINVAL;
+	op = calloc(1, sizeof(*op));
+	if (op == NULL)
+		return NP_ENOMEM;
+	op->res = r;
+	op->cb = cb;
+	op->ud = ud;
+	op->opts = *o;
+	op->query = malloc(len);
+	op->server = o->server != NULL ? strdup(o->server) : NULL;
+	if (op->query == NULL || (o->server != NULL && op->server == NULL) ||
+	    loop_timer_new(r->loop, on_guard, op, &op->guard) != NP_OK) {
+		op_free(op);
+		return NP_ENOMEM;
+	}
+	op->opts.server = op->server;
+	memcpy(op->query, query, len);
+	op->len = len;
+	op->start_us = np_now_us();
+	loop_timer_arm(op->guard, o->timeout_ms);
+	rc = op_start(op, o->tcp);
+	if (rc != NP_OK) {
+		op_free(op);
+		return rc;
+	}
+	if (op_out != NULL)
+		*op_out = op;
+	return NP_OK;
+}
+
+void dns_op_cancel(struct dns_op *op)
+{
+	if (op == NULL)
+		return;
+	op->cancelled = 1;
+	loop_timer_disarm(op->guard);
+	if (!op->in_ares)
+		op_free(op);
+}
+
+/* ---- resolver ---- */
+
+int dns_server_parse(const char *text, struct sockaddr_storage *ss, char *canon, size_t canonlen,
+		     char *err, size_t errlen)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *port_text = NULL;
+	unsigned long port = 53;
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	size_t n;
+
+	memset(ss, 0, sizeof(*ss));
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+
+		if (close == NULL || (size_t)(close - text - 1) >= sizeof(host))
+			goto bad;
+		n = (size_t)(close - text - 1);
+		memcpy(host, text + 1, n);
+		host[n] = '\0';
+		if (close[1] == ':')
+			port_text = close + 2;
+		else if (close[1] != '\0')
+			goto bad;
+	} else {
+		const char *colon = strchr(text, ':');
+
+		/* One colon: ipv4:port. More: a bare IPv6 address. */
+		if (colon != NULL && strchr(colon + 1, ':') == NULL) {
+			n = (size_t)(colon - text);
+			port_text = colon + 1;
+		} else {
+			n = strlen(text);
+		}
+		if (n >= sizeof(host))
+			goto bad;
+		memcpy(host, text, n);
+		host[n] = '\0';
+	}
+	if (port_text != NULL) {
+		char *end;
+
+		errno = 0;
+		port = strtoul(port_text, &end, 10);
+		if (*port_text == '\0' || *end != '\0' || errno != 0 || port == 0 || port > 65535) {
+			snprintf(err, errlen, "'%s': the port must be 1..65535", text);
+			return NP_EINVAL;
+		}
+	}
+	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		snprintf(canon, canonlen, "%s:%lu", host, port);
+		return NP_OK;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		snprintf(canon, canonlen, "[%s]:%lu", host, port);
+		return NP_OK;
+	}
+bad:
+	snprintf(err, errlen, "'%s' is not an IP address, ip:port or [ipv6]:port", text);
+	return NP_EINVAL;
+}
+
+/* Reads the servers a fresh system-configured channel would use. */
+static void describe_servers(ares_channel ch, char *buf, size_t len)
+{
+	struct ares_addr_port_node *list = NULL;
+	size_t used = 0;
+
+	buf[0] = '\0';
+	if (ares_get_servers_ports(ch, &list) != ARES_SUCCESS)
+		return;
+	for (struct ares_addr_port_node *n = list; n != NULL && used < len; n = n->next) {
+		char ip[INET6_ADDRSTRLEN];
+		int port = n->udp_port ? n->udp_port : 53;
+		int k;
+
+		if (inet_ntop(n->family, &n->addr, ip, sizeof(ip)) == NULL)
+			continue;
+		k = n->family == AF_INET6
+			    ? snprintf(buf + used, len - used, "%s[%s]:%d", used ? "," : "", ip, port)
+			    : snprintf(buf + used, len - used, "%s%s:%d", used ? "," : "", ip, port);
+		if (k > 0)
+			used += (size_t)k;
+	}
+	ares_free_data(list);
+}
+
+int dns_resolver_new(struct loop *l, const struct config *c, struct dns_resolver **out,
+		     char *err, size_t errlen)
+{
+	struct dns_resolver *r;
+	ares_channel probe = NULL;
+
+	*out = NULL;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NP_ENOMEM;
+	}
+	r->loop = l;
+	r->cfg = c;
+	if (c->dns_servers != NULL) {
+		/* Validate and canonicalise each: "ip[:port]" or "[v6]:port". */
+		char *list = strdup(c->dns_servers);
+		char *save = NULL;
+		size_t used = 0;
+
+		if (list == NULL)
+			goto oom;
+		for (char *tok = strtok_r(list, ",", &save); tok != NULL;
+		     tok = strtok_r(NULL, ",", &save)) {
+			struct sockaddr_storage ss;
+			char canon[80], why[160];
+
+			if (dns_server_parse(tok, &ss, canon, sizeof(canon), why, sizeof(why)) !=
+			    NP_OK) {
+				snprintf(err, errlen, "--dns-server: %s", why);
+				free(list);
+				free(r);
+				return NP_EINVAL;
+			}
+			used += (size_t)snprintf(r->default_servers + used,
+						 sizeof(r->default_servers) - used, "%s%s",
+						 used ? "," : "", canon);
+			if (used >= sizeof(r->default_servers)) {
+				snprintf(err, errlen, "--dns-server: too many servers");
+				free(list);
+				free(r);
+				return NP_EINVAL;
+			}
+		}
+		free(list);
+		if (used == 0) {
+			snprintf(err, errlen, "--dns-server: empty server list");
+			free(r);
+			return NP_EINVAL;
+		}
+	} else {
+		if (ares_init(&probe) != ARES_SUCCESS) {
+			snprintf(err, errlen, "c-ares: cannot read the system resolver configuration");
+			free(r);
+			return NP_ESYS;
+		}
+		describe_servers(probe, r->default_servers, sizeof(r->default_servers));
+		ares_destroy(probe);
+		if (r->default_servers[0] == '\0')
+			snprintf(r->default_servers, sizeof(r->default_servers), "127.0.0.1:53");
+	}
+	*out = r;
+	return NP_OK;
+oom:
+	snprintf(err, errlen, "out of memory");
+	free(r);
+	return NP_ENOMEM;
+}
+
+const char *dns_resolver_default_servers(const struct dns_resolver *r)
+{
+	return r->default_servers;
+}
+
+void dns_resolver_free(struct dns_resolver *r)
+{
+	if (r == NULL)
+		return;
+	while (r->channels != NULL) {
+		struct dns_channel *c = r->channels;
+
+		r->channels = c->next;
+		/* ares_destroy hands every held op back with ARES_EDESTRUCTION;
+		 * cancelled ones are freed there, live ones get NP_ECANCELLED. */
+		chan_free(c);
+	}
+	free(r);
+}
