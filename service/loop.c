@@ -98,13 +98,17 @@ int loop_new(struct loop **out)
 	update_now(l);
 	*out = l;
 	return NP_OK;
-fail:
+fail: {
+	int saved = errno; /* keep the errno that explains the failure */
+
 	if (l->epfd >= 0)
 		close(l->epfd);
 	if (l->wakefd >= 0)
 		close(l->wakefd);
 	free(l);
+	errno = saved;
 	return NP_ESYS;
+}
 }
 
 static void reap(struct loop *l)
@@ -214,6 +218,15 @@ int loop_watch_set(struct loop_watch *w, unsigned events)
 	events &= LOOP_READ | LOOP_WRITE;
 	if (w->registered && events == w->events)
 		return NP_OK;
+	if (events == 0) {
+		/* Paused: leave epoll entirely, since it reports EPOLLERR and
+		 * EPOLLHUP whatever the mask, and a hung-up fd would spin. */
+		if (w->registered && epoll_ctl(w->loop->epfd, EPOLL_CTL_DEL, w->fd, NULL) != 0)
+			return NP_ESYS;
+		w->registered = 0;
+		w->events = 0;
+		return NP_OK;
+	}
 	memset(&ev, 0, sizeof(ev));
 	ev.events = to_epoll(events);
 	ev.data.ptr = w;
@@ -462,7 +475,6 @@ int loop_run(struct loop *l)
 {
 	struct epoll_event evs[LOOP_MAX_EVENTS];
 
-	l->stop = 0;
 	while (!l->stop) {
 		int n;
 
@@ -500,5 +512,6 @@ int loop_run(struct loop *l)
 		reap(l);
 	}
 	reap(l);
+	l->stop = 0; /* a later loop_run() runs again */
 	return NP_OK;
 }
