@@ -513,7 +513,9 @@ json_t *dns_result_json(const struct dns_lookup *q, const struct dns_result *res
 	const struct dns_msg *m = res->msg;
 
 	json_object_set_new(o, "query", query_json(q, res));
-	json_object_set_new(o, "timing", json_pack("{s:f}", "total_ms", res->rtt_ms));
+	/* Microsecond precision, as the API promises. */
+	json_object_set_new(o, "timing",
+			    json_pack("{s:f}", "total_ms", (double)(long long)(res->rtt_ms * 1000.0 + 0.5) / 1000.0));
 	if (res->status != NP_OK || m == NULL) {
 		json_object_set_new(o, "status", json_string("error"));
 		json_object_set_new(o, "error", json_pack("{s:s, s:s}", "code",

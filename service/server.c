@@ -390,7 +390,8 @@ static void reply_json_ctype(struct http_req *r, unsigned status, json_t *body,
 		json_decref(body);
 		return;
 	}
-	text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+	text = body ? json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10))
+		    : NULL;
 	json_decref(body);
 	if (text == NULL) {
 		set_reply(r, 500, "text/plain", NULL, 0, 1);
