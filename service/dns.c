@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define MAX_CHANNELS 16
 /* UDP receive buffer: with a thousand queries in flight the default
@@ -59,6 +60,8 @@ struct dns_op {
 	int delivered;           /* the callback ran (guard timeout or answer) */
 	int in_ares;             /* c-ares holds this op as a callback argument */
 	int tc_retried;
+	uint16_t id;             /* message id, reserved in the resolver's id map */
+	int id_taken;
 	int starting;            /* inside ares_send */
 	int sync_status;         /* c-ares answered inside ares_send (-1: no) */
 	unsigned char *query;
@@ -76,6 +79,11 @@ struct dns_resolver {
 	struct dns_channel *channels;
 	unsigned nchannels;
 	char default_servers[256];
+	/* c-ares 1.18's ares_send keeps the id of the message it is given, and
+	 * matches answers on it: ids must be unique among queries in flight,
+	 * and unpredictable against spoofing (RFC 5452 section 4.3). */
+	uint8_t ids_in_use[65536 / 8];
+	uint64_t rng;
 };
 
 static void chan_rearm(struct dns_channel *c);
@@ -278,8 +286,48 @@ static int chan_get(struct dns_resolver *r, const char *servers_csv, int tcp,
 
 /* ---- operations ---- */
 
+static uint64_t next_random(struct dns_resolver *r)
+{
+	/* xorshift64*: fast; seeded from getrandom. */
+	r->rng ^= r->rng >> 12;
+	r->rng ^= r->rng << 25;
+	r->rng ^= r->rng >> 27;
+	return r->rng * 0x2545F4914F6CDD1DULL;
+}
+
+static int id_take(struct dns_resolver *r, uint16_t *out)
+{
+	/* A few random probes, then a scan from a random start. */
+	for (int i = 0; i < 64; i++) {
+		uint16_t id = (uint16_t)(next_random(r) >> 48);
+
+		if (!(r->ids_in_use[id >> 3] & (1u << (id & 7)))) {
+			r->ids_in_use[id >> 3] |= (uint8_t)(1u << (id & 7));
+			*out = id;
+			return NP_OK;
+		}
+	}
+	for (uint32_t k = 0, start = (uint32_t)(next_random(r) >> 48); k < 65536; k++) {
+		uint16_t id = (uint16_t)(start + k);
+
+		if (!(r->ids_in_use[id >> 3] & (1u << (id & 7)))) {
+			r->ids_in_use[id >> 3] |= (uint8_t)(1u << (id & 7));
+			*out = id;
+			return NP_OK;
+		}
+	}
+	return NP_ELIMIT;
+}
+
+static void id_release(struct dns_resolver *r, uint16_t id)
+{
+	r->ids_in_use[id >> 3] &= (uint8_t)~(1u << (id & 7));
+}
+
 static void op_free(struct dns_op *op)
 {
+	if (op->id_taken)
+		id_release(op->res, op->id);
 	loop_timer_free(op->guard);
 	free(op->query);
 	free(op->server);
@@ -432,7 +480,14 @@ int dns_send(struct dns_resolver *r, const unsigned char *query, size_t len,
 		return NP_ENOMEM;
 	}
 	op->opts.server = op->server;
+	if (id_take(r, &op->id) != NP_OK) {
+		op_free(op);
+		return NP_ELIMIT;
+	}
+	op->id_taken = 1;
 	memcpy(op->query, query, len);
+	op->query[0] = (unsigned char)(op->id >> 8);
+	op->query[1] = (unsigned char)(op->id & 0xff);
 	op->len = len;
 	op->start_us = np_now_us();
 	loop_timer_arm(op->guard, o->timeout_ms);
@@ -562,6 +617,8 @@ int dns_resolver_new(struct loop *l, const struct config *c, struct dns_resolver
 	}
 	r->loop = l;
 	r->cfg = c;
+	if (getrandom(&r->rng, sizeof(r->rng), 0) != sizeof(r->rng) || r->rng == 0)
+		r->rng = np_now_us() | 1u;
 	if (c->dns_servers != NULL) {
 		/* Validate and canonicalise each: "ip[:port]" or "[v6]:port". */
 		char *list = strdup(c->dns_servers);

@@ -144,6 +144,9 @@ static void before_sleep(struct loop *l, void *ud)
 }
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
 	size_t n;
@@ -447,6 +450,9 @@ static const char *status_slug(unsigned status)
 	default: return "internal-error";
 	}
 }
+
+static void vproblem(struct http_req *r, unsigned status, const char *param, const char *fmt,
+		     va_list ap) __attribute__((format(printf, 4, 0)));
 
 static void vproblem(struct http_req *r, unsigned status, const char *param, const char *fmt,
 		     va_list ap)
