@@ -218,6 +218,11 @@ static void dns_get(struct http_req *r)
 			http_reply_problem(r, 400, "servers", "no server given");
 			return;
 		}
+		if (google) {
+			http_reply_problem(r, 400, "format",
+					   "the Google JSON shape holds one answer: not with servers");
+			return;
+		}
 	}
 	j = calloc(1, sizeof(*j));
 	if (j == NULL) {
@@ -263,6 +268,11 @@ static void dns_post(struct http_req *r)
 	if (n > c->dns_batch_max) {
 		http_reply_problem(r, 400, "queries", "%zu queries; the maximum is %u (--dns-batch-max)",
 				   n, c->dns_batch_max);
+		goto done;
+	}
+	if (json_object_get(body, "name") != NULL) {
+		http_reply_problem(r, 400, "name",
+				   "a batch has no top-level name: give names in queries");
 		goto done;
 	}
 	/* Top-level fields are defaults for every query. */

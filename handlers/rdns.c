@@ -144,7 +144,8 @@ static void on_ptr_done(struct dns_group *g, void *ud)
 	if (dns_group_start(http_req_worker(j->req), PROBE_RDNS, fwd, nfwd, 0, on_forward_done, j,
 			    &j->group) != NP_OK) {
 		json_object_set_new(j->doc, "confirmation",
-				    json_pack("{s:b, s:s}", "confirmed", 0, "error",
+				    json_pack("{s:b, s:[], s:{s:s, s:s}}", "confirmed", 0, "names",
+					      "error", "code", "out_of_memory", "message",
 					      "could not start the forward lookups"));
 		http_reply_json(j->req, 200, json_incref(j->doc));
 		job_free(j);

@@ -20,8 +20,9 @@ const struct route routes_table[] = {
 	{"GET", "/dns", handle_dns, 0},
 	{"POST", "/dns", handle_dns, 0},
 	{"GET", "/rdns", handle_rdns, 0},
-	{"GET", "/dns-query", handle_dns_query, 0},
-	{"POST", "/dns-query", handle_dns_query, 0},
+	/* DoH clients cannot send tokens; it relays only to configured resolvers. */
+	{"GET", "/dns-query", handle_dns_query, ROUTE_PUBLIC},
+	{"POST", "/dns-query", handle_dns_query, ROUTE_PUBLIC},
 	{"GET", "/policy/check", handle_policy_check, 0},
 	{"GET", "/debug/delay", handle_debug_delay, ROUTE_DEBUG},
 };

@@ -652,7 +652,7 @@ static enum MHD_Result queue_answer(struct http_req *r)
 		return MHD_NO;
 	if (!r->data_static)
 		r->data = NULL; /* MHD frees it now */
-	if (r->content_type != NULL)
+	if (r->content_type != NULL && r->status != 204)
 		MHD_add_response_header(resp, "Content-Type", r->content_type);
 	MHD_add_response_header(resp, "X-Request-Id", r->id);
 	origin = cors_allow(s, http_req_header(r, "Origin"));
@@ -660,9 +660,11 @@ static enum MHD_Result queue_answer(struct http_req *r)
 		MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
 		MHD_add_response_header(resp, "Access-Control-Expose-Headers",
 					"X-Request-Id, Retry-After, Cache-Control");
-		if (strcmp(origin, "*") != 0)
-			MHD_add_response_header(resp, "Vary", "Origin");
 	}
+	/* The answer depends on Origin whenever origins are filtered, allowed
+	 * or not: caches must key on it. */
+	if (s->cfg->cors_origin != NULL && strcmp(s->cfg->cors_origin, "*") != 0)
+		MHD_add_response_header(resp, "Vary", "Origin");
 	for (unsigned i = 0; i < r->nheaders; i++)
 		MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
 	r->bytes_sent = r->data_len;
