@@ -1302,7 +1302,7 @@ CASES = {
         Case(400, "", parameter="target"),
         Case(400, "?target=", parameter="target"),
         Case(400, "?target=10.1", parameter="target"),
-        Case(400, "?target=example.com", parameter="target"),
+        Case(400, "?target=exa..mple.com", parameter="target"),
         Case(400, "?target=10.0.0.0/8", parameter="target"),
         Case(401, "?target=192.0.2.1", token="none", parameter="Authorization"),
         Case(401, "?target=192.0.2.1", token="wrong", parameter="Authorization"),
