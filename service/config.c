@@ -58,6 +58,8 @@ static const struct opt options[] = {
 	 "expose /debug/* endpoints (testing only)"},
 	{"shutdown-grace", OPT_UINT, OFF(shutdown_grace_ms), 0, 600000, NULL, "10000",
 	 "milliseconds in-flight requests may take to finish after SIGTERM/SIGINT"},
+	{"max-inflight", OPT_UINT, OFF(max_inflight), 1, 1000000, NULL, "10000",
+	 "probe requests in progress per worker; more get 503 with Retry-After"},
 	{"default-timeout-ms", OPT_UINT, OFF(default_timeout_ms), 1, 600000, NULL, "5000",
 	 "probe timeout when a request gives no timeout_ms"},
 	{"max-timeout-ms", OPT_UINT, OFF(max_timeout_ms), 1, 600000, NULL, "30000",
@@ -347,35 +349,42 @@ static int validate(struct config *c, char *err, size_t errlen)
 enum config_result config_load(struct config *c, int argc, char **argv, FILE *out, char *err,
 			       size_t errlen)
 {
-	/* Environment first, so that flags override it. */
-	for (size_t i = 0; i < NP_ARRAY_LEN(options); i++) {
-		char env[64];
-		const char *v;
+	/* Flags are read first, so that a bad environment value for a setting
+	 * the command line overrides does not matter; they are applied last,
+	 * so that they win. */
+	struct given {
+		const struct opt *o;
+		const char *value;
+	} *flags = NULL;
+	int given[NP_ARRAY_LEN(options)] = {0};
+	size_t nflags = 0;
+	enum config_result res = CONFIG_ERROR;
 
-		env_name(&options[i], env, sizeof(env));
-		v = getenv(env);
-		if (v != NULL && apply(c, &options[i], v, env, err, errlen) != 0)
-			return CONFIG_ERROR;
+	flags = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*flags));
+	if (flags == NULL) {
+		set_err(err, errlen, "out of memory");
+		return CONFIG_ERROR;
 	}
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *name, *eq, *value = NULL;
 		const struct opt *o;
-		char source[80];
 		size_t nlen;
 		int negated = 0;
 
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			config_print_help(out);
-			return CONFIG_EXIT_HELP;
+			res = CONFIG_EXIT_HELP;
+			goto done;
 		}
 		if (strcmp(a, "--version") == 0) {
 			fprintf(out, "netprobe %s\n", NETPROBE_VERSION);
-			return CONFIG_EXIT_VERSION;
+			res = CONFIG_EXIT_VERSION;
+			goto done;
 		}
 		if (strncmp(a, "--", 2) != 0) {
 			set_err(err, errlen, "unexpected argument '%s' (options start with --)", a);
-			return CONFIG_ERROR;
+			goto done;
 		}
 		name = a + 2;
 		eq = strchr(name, '=');
@@ -390,9 +399,8 @@ enum config_result config_load(struct config *c, int argc, char **argv, FILE *ou
 		}
 		if (o == NULL) {
 			set_err(err, errlen, "--%.*s: unknown option (see --help)", (int)nlen, name);
-			return CONFIG_ERROR;
+			goto done;
 		}
-		snprintf(source, sizeof(source), "--%s", o->flag);
 		if (eq != NULL) {
 			value = eq + 1;
 		} else if (o->type == OPT_BOOL) {
@@ -400,13 +408,36 @@ enum config_result config_load(struct config *c, int argc, char **argv, FILE *ou
 		} else if (i + 1 < argc) {
 			value = argv[++i];
 		} else {
-			set_err(err, errlen, "%s: missing value", source);
-			return CONFIG_ERROR;
+			set_err(err, errlen, "--%s: missing value", o->flag);
+			goto done;
 		}
-		if (apply(c, o, value, source, err, errlen) != 0)
-			return CONFIG_ERROR;
+		flags[nflags].o = o;
+		flags[nflags].value = value;
+		nflags++;
+		given[o - options] = 1;
+	}
+	for (size_t i = 0; i < NP_ARRAY_LEN(options); i++) {
+		char env[64];
+		const char *v;
+
+		if (given[i])
+			continue;
+		env_name(&options[i], env, sizeof(env));
+		v = getenv(env);
+		if (v != NULL && apply(c, &options[i], v, env, err, errlen) != 0)
+			goto done;
+	}
+	for (size_t i = 0; i < nflags; i++) {
+		char source[80];
+
+		snprintf(source, sizeof(source), "--%s", flags[i].o->flag);
+		if (apply(c, flags[i].o, flags[i].value, source, err, errlen) != 0)
+			goto done;
 	}
 	if (validate(c, err, errlen) != 0)
-		return CONFIG_ERROR;
-	return CONFIG_OK;
+		goto done;
+	res = CONFIG_OK;
+done:
+	free(flags);
+	return res;
 }

@@ -30,6 +30,7 @@ struct config {
 	char *auth_tokens;          /* comma-separated bearer tokens, or NULL */
 	int debug_endpoints;
 	unsigned shutdown_grace_ms;
+	unsigned max_inflight;      /* requests waiting on the network, per worker */
 
 	/* probes */
 	unsigned default_timeout_ms;

@@ -437,7 +437,9 @@ static int op_start(struct dns_op *op, int tcp)
 
 	if (servers == NULL && r->cfg->dns_servers != NULL)
 		servers = r->default_servers;
-	rc = chan_get(op->res, servers, tcp, op->opts.timeout_ms, op->opts.tries, &c);
+	/* c-ares never resends a query on an open TCP connection, so over TCP
+	 * the first try is the only one: give it the whole budget. */
+	rc = chan_get(op->res, servers, tcp, op->opts.timeout_ms, tcp ? 1 : op->opts.tries, &c);
 	if (rc != NP_OK)
 		return rc;
 	op->chan = c;
@@ -451,7 +453,12 @@ static int op_start(struct dns_op *op, int tcp)
 	ares_send(c->ch, op->query, (int)op->len, on_ares_answer, op);
 	c->busy--;
 	op->starting = 0;
-	chan_rearm(c);
+	/* A new query's deadline is never earlier than those already held by
+	 * the channel (one timeout per channel), so an armed timer stays right.
+	 * ares_timeout walks every query: calling it per send would make a
+	 * batch cost quadratic. */
+	if (!loop_timer_armed(c->timer))
+		chan_rearm(c);
 	return op->sync_status == -1 ? NP_OK : NP_ESYS;
 }
 

@@ -184,6 +184,8 @@ static uint32_t to_epoll(unsigned events)
 		e |= EPOLLIN;
 	if (events & LOOP_WRITE)
 		e |= EPOLLOUT;
+	if (events & LOOP_PEER_CLOSED)
+		e |= EPOLLRDHUP;
 	return e;
 }
 
@@ -215,7 +217,7 @@ int loop_watch_set(struct loop_watch *w, unsigned events)
 	struct epoll_event ev;
 	int op;
 
-	events &= LOOP_READ | LOOP_WRITE;
+	events &= LOOP_READ | LOOP_WRITE | LOOP_PEER_CLOSED;
 	if (w->registered && events == w->events)
 		return NP_OK;
 	if (events == 0) {
@@ -506,6 +508,8 @@ int loop_run(struct loop *l)
 				events |= LOOP_WRITE;
 			if (evs[i].events & (EPOLLERR | EPOLLHUP))
 				events |= LOOP_ERROR;
+			if (evs[i].events & EPOLLRDHUP)
+				events |= LOOP_PEER_CLOSED;
 			w->cb(w->fd, events, w->ud);
 		}
 		fire_timers(l);

@@ -20,6 +20,7 @@ enum {
 	LOOP_READ = 1u,
 	LOOP_WRITE = 2u,
 	LOOP_ERROR = 4u, /* reported only: EPOLLERR / EPOLLHUP */
+	LOOP_PEER_CLOSED = 8u, /* the peer closed its side (EPOLLRDHUP) */
 };
 
 /* fd ready; events is a mask of LOOP_READ | LOOP_WRITE | LOOP_ERROR. */

@@ -12,6 +12,9 @@
 #include "worker_int.h"
 
 #include <ares.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -54,6 +57,64 @@ static char *read_pem(const char *path, const char *flag, char *err, size_t errl
 done:
 	fclose(f);
 	return buf;
+}
+
+/*
+ * Workers bind with SO_REUSEPORT so that the kernel spreads connections
+ * over them; but then another process of the same user binding the same
+ * way would silently share our ports. A plain bind first (no REUSEPORT)
+ * fails if anyone holds the port, which is what a user expects.
+ */
+static int port_free(const char *ip, unsigned port, int type, const char *flag, char *err,
+		     size_t errlen)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len;
+	int fd, one = 1, rc = 0;
+
+	if (port == 0)
+		return 0;
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, ip, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		len = sizeof(*in);
+	} else if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		len = sizeof(*in6);
+	} else {
+		return 0; /* config validation reports bad addresses */
+	}
+	fd = socket(ss.ss_family, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	/* SO_REUSEADDR: a port in TIME_WAIT is free for us. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+		snprintf(err, errlen, "%s: cannot use %s%s%s:%u (%s): %s", flag,
+			 ss.ss_family == AF_INET6 ? "[" : "", ip, ss.ss_family == AF_INET6 ? "]" : "",
+			 port, type == SOCK_STREAM ? "tcp" : "udp", strerror(errno));
+		rc = -1;
+	}
+	close(fd);
+	return rc;
+}
+
+static int ports_free(const struct config *c, char *err, size_t errlen)
+{
+	const char *lb = c->listener_bind ? c->listener_bind : c->bind;
+
+	if (port_free(c->bind, c->port, SOCK_STREAM, "--port", err, errlen) != 0)
+		return -1;
+	if (!c->listeners)
+		return 0;
+	if (port_free(lb, c->listener_tcp_port, SOCK_STREAM, "--listener-tcp-port", err,
+		      errlen) != 0)
+		return -1;
+	return port_free(lb, c->listener_udp_port, SOCK_DGRAM, "--listener-udp-port", err, errlen);
 }
 
 static void list_routes(void)
@@ -104,7 +165,9 @@ int main(int argc, char **argv)
 	}
 	if (policy_new(cfg.policy_preset, cfg.allow_cidrs, cfg.deny_cidrs, &policy, err,
 		       sizeof(err)) != NP_OK) {
-		fprintf(stderr, "netprobe: %s\n", err);
+		/* The policy names its list ("allow list: ..."); name the flag. */
+		fprintf(stderr, "netprobe: %s: %s\n",
+			strncmp(err, "allow", 5) == 0 ? "--allow-cidr" : "--deny-cidr", err);
 		status = 2;
 		goto done;
 	}
@@ -116,6 +179,10 @@ int main(int argc, char **argv)
 			status = 2;
 			goto done;
 		}
+	}
+	if (ports_free(&cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "netprobe: %s\n", err);
+		goto done;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 	    ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {

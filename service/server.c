@@ -76,6 +76,8 @@ struct http_req {
 
 	struct loop_timer *deadline;
 	uint64_t deadline_us;
+	struct loop_watch *hangup;  /* the client's socket, while suspended */
+	int client_gone;
 	http_cancel_cb cancel_cb;
 	void *cancel_ud;
 
@@ -302,6 +304,8 @@ static void answered(struct http_req *r)
 {
 	if (r->deadline != NULL)
 		loop_timer_disarm(r->deadline);
+	loop_watch_free(r->hangup);
+	r->hangup = NULL;
 	if (r->state == REQ_RUNNING)
 		pending_remove(r->srv, r);
 	r->state = REQ_ANSWERED;
@@ -624,6 +628,28 @@ int http_query_bool(struct http_req *r, const char *key, int def, int *out)
 
 /* ---- request lifecycle ---- */
 
+/*
+ * A suspended connection is invisible to MHD, which would notice a client
+ * that left only when it writes the answer. We watch the socket for the
+ * peer's close, cancel the work at once and let MHD close the connection.
+ */
+static void on_hangup(int fd, unsigned events, void *ud)
+{
+	struct http_req *r = ud;
+	http_cancel_cb cb = r->cancel_cb;
+	void *cud = r->cancel_ud;
+
+	(void)fd;
+	if (!(events & (LOOP_PEER_CLOSED | LOOP_ERROR)) || r->state != REQ_RUNNING)
+		return;
+	r->client_gone = 1;
+	r->cancel_cb = NULL;
+	if (cb != NULL)
+		cb(cud);
+	http_reply_header(r, "Connection", "close");
+	http_reply_problem(r, 400, NULL, "the client closed the connection");
+}
+
 static void on_deadline(void *ud)
 {
 	struct http_req *r = ud;
@@ -667,7 +693,8 @@ static enum MHD_Result queue_answer(struct http_req *r)
 		MHD_add_response_header(resp, "Vary", "Origin");
 	for (unsigned i = 0; i < r->nheaders; i++)
 		MHD_add_response_header(resp, r->headers[i].name, r->headers[i].value);
-	r->bytes_sent = r->data_len;
+	/* HEAD answers carry the headers of GET, not the body. */
+	r->bytes_sent = strcmp(r->method, "HEAD") == 0 ? 0 : r->data_len;
 	ret = MHD_queue_response(r->conn, r->status, resp);
 	MHD_destroy_response(resp);
 	r->state = REQ_QUEUED;
@@ -729,6 +756,16 @@ static void dispatch(struct http_req *r)
 	default:
 		break;
 	}
+	/* Overload: every request waiting on the network holds memory and
+	 * sockets. Ops endpoints stay available so health checks still work. */
+	if (!(routes_table[r->route].flags & ROUTE_PUBLIC) &&
+	    r->srv->npending >= r->srv->cfg->max_inflight) {
+		http_reply_header(r, "Retry-After", "1");
+		http_reply_problem(r, 503, NULL,
+				   "too many requests in progress (%u on this worker; --max-inflight)",
+				   r->srv->cfg->max_inflight);
+		return;
+	}
 	routes_table[r->route].handler(r);
 }
 
@@ -780,6 +817,7 @@ static void req_free(struct http_req *r)
 		free(r->headers[i].value);
 	}
 	loop_timer_free(r->deadline);
+	loop_watch_free(r->hangup);
 	free(r->body);
 	free(r);
 }
@@ -856,6 +894,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (pending_add(s, r) != NP_OK)
 			goto oom;
 		loop_timer_arm_us(r->deadline, r->deadline_us - np_now_us());
+		{
+			const union MHD_ConnectionInfo *ci =
+				MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+			/* Without the watch a gone client is found at the deadline. */
+			if (ci != NULL)
+				loop_watch_new(s->loop, ci->connect_fd, LOOP_PEER_CLOSED, on_hangup, r,
+					       &r->hangup);
+		}
 		r->suspended = 1;
 		MHD_suspend_connection(conn);
 		return MHD_YES;
@@ -897,9 +944,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	dur_ms = (double)(np_now_us() - r->start_us) / 1000.0;
 	/* A request that never got an answer queued is logged as 499 (client
 	 * closed the connection), as nginx does. */
-	status = r->state == REQ_QUEUED ? r->status : 499;
-	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->state != REQ_QUEUED)
-		status = 499;
+	status = r->state == REQ_QUEUED && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK &&
+				 !r->client_gone
+			 ? r->status
+			 : 499;
+	if (status == 499)
+		r->bytes_sent = 0;
 	metrics_request_done(worker_metrics(s->worker), r->route, status, dur_ms / 1000.0);
 	if (s->cfg->access_log && LOG_INFO <= log_current_level)
 		log_access(r->id, r->method, r->path, status, r->bytes_sent, dur_ms, r->peer);

@@ -133,7 +133,6 @@ class BadValueTests(ServiceTestCase):
     # BUG (service/main.c, policy_new error path): the message for a bad CIDR
     # names the list ("allow list: bad CIDR ...") but not the flag that holds
     # it (--allow-cidr / --deny-cidr), unlike every other bad value.
-    @unittest.expectedFailure
     def test_bad_cidr_names_the_flag(self):
         r = run_netprobe(safe_args() + ["--allow-cidr", "10.0.0.0/33"])
         self.assertEqual(r.returncode, 2, r.stderr)
@@ -179,7 +178,6 @@ class EnvironmentTests(ServiceTestCase):
     # validated before the flags are read, so a bad NETPROBE_* value stops
     # the start even when a flag overrides it ("flags win over the
     # environment", says --help), and even --help / --version fail.
-    @unittest.expectedFailure
     def test_flag_overrides_bad_environment(self):
         r = run_netprobe(["--version"], env={"NETPROBE_PORT": "abc"})
         self.assertEqual((r.returncode, r.stdout),
@@ -249,15 +247,12 @@ class PortInUseTests(ServiceTestCase):
             args[1] = str(port)
             r = run_netprobe(args)
         self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertEqual(r.stderr, "netprobe: --port: cannot serve on 127.0.0.1 port %d "
-                                   "(Address already in use)\n" % port)
+        self.assertEqual(r.stderr, "netprobe: --port: cannot use 127.0.0.1:%d (tcp): "
+                                   "Address already in use\n" % port)
 
-    # BUG (service/server.c server_new, MHD_OPTION_LISTENING_ADDRESS_REUSE;
-    # likewise service/listeners.c): every socket is bound with SO_REUSEPORT,
-    # so a second netprobe of the same user on a port a running one holds
-    # starts without error and silently takes half of the connections,
-    # instead of exiting non-zero with "Address already in use".
-    @unittest.expectedFailure
+    # Every worker socket is bound with SO_REUSEPORT; main() first binds
+    # each port without it, so a second netprobe cannot silently share the
+    # ports of a running one.
     def test_http_port_held_by_another_netprobe(self):
         first = self.start_service()
         args = safe_args()

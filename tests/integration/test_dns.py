@@ -483,7 +483,6 @@ class AnswerTests(DnsCase):
     # query on the same TCP connection (one server: no other try happens), so
     # it ends the query with ARES_ETIMEOUT after the first per-try timeout,
     # long before the guard timer. UDP is right (about 500 ms for any tries).
-    @unittest.expectedFailure
     def test_timeout_tcp(self):
         # The kernel completes the connect (listen backlog); nothing answers.
         doc = self.lookup(name="www.np.test", server="127.0.0.1:%d" % SILENT.port,
@@ -505,7 +504,6 @@ class AnswerTests(DnsCase):
     # BUG: the same as test_timeout_tcp, seen by a user: a TCP server that
     # answers in 750 ms is reported as a timeout although timeout_ms allows
     # 1500 ms, because with tries=2 only 500 ms (1500 / 3) are ever waited.
-    @unittest.expectedFailure
     def test_slow_tcp_server_answers_within_budget(self):
         with dnsfixture.SlowTcpDnsServer(0.75 * harness.SCALE) as slow:
             doc = self.lookup(name="slow.np.test", server="127.0.0.1:%d" % slow.port,
