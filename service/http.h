@@ -58,6 +58,9 @@ void http_reply_json_as(struct http_req *r, unsigned status, const char *content
 /* Answers with bytes (copied) of the given content type. */
 void http_reply_bytes(struct http_req *r, unsigned status, const char *content_type,
 		      const void *data, size_t len);
+/* Answers with a malloc'd buffer, which it takes over (freed with free()). */
+void http_reply_take(struct http_req *r, unsigned status, const char *content_type, void *data,
+		     size_t len);
 /* Answers with static bytes that outlive the service (not copied). */
 void http_reply_static(struct http_req *r, unsigned status, const char *content_type,
 		       const void *data, size_t len);

@@ -380,6 +380,16 @@ void http_reply_bytes(struct http_req *r, unsigned status, const char *content_t
 	set_reply(r, status, content_type, copy, len, 0);
 }
 
+void http_reply_take(struct http_req *r, unsigned status, const char *content_type, void *data,
+		     size_t len)
+{
+	if (!can_answer(r)) {
+		free(data);
+		return;
+	}
+	set_reply(r, status, content_type, data, len, 0);
+}
+
 void http_reply_static(struct http_req *r, unsigned status, const char *content_type,
 		       const void *data, size_t len)
 {
