@@ -340,7 +340,7 @@ static void print_name2(struct rd *r)
 	rd_name(r);
 }
 
-/* A 16-bit number and a name: MX, AFSDB, RT, KX. */
+/* A 16-bit number and a name: MX, AFSDB, RT, KX, LP. */
 static void print_u16_name(struct rd *r)
 {
 	dns_wire_printf(r->t, "%u ", rd_u16(r));
@@ -771,6 +771,31 @@ static void print_eui(struct rd *r, size_t n)
 	}
 }
 
+/*
+ * ILNP (RFC 6742 2): a 16-bit preference, then for NID and L64 a 64-bit
+ * value written as four 16-bit groups in lowercase hex without leading
+ * zeros ("10 14:4fff:ff20:ee64"). As BIND, the rdata is exactly 10 bytes.
+ */
+static void print_ilnp64(struct rd *r)
+{
+	unsigned pref = rd_u16(r), a = rd_u16(r), b = rd_u16(r), c = rd_u16(r), d = rd_u16(r);
+
+	dns_wire_printf(r->t, "%u %x:%x:%x:%x", pref, a, b, c, d);
+}
+
+/* L32: the preference and a 32-bit locator as an IPv4 address; as BIND,
+ * exactly 6 bytes. (LP, a preference and a name, is print_u16_name().) */
+static void print_l32(struct rd *r)
+{
+	unsigned pref = rd_u16(r);
+	const unsigned char *p = rd_take(r, 4);
+
+	if (p == NULL)
+		return;
+	dns_wire_printf(r->t, "%u ", pref);
+	put_ip4(r->t, p);
+}
+
 static void print_uri(struct rd *r)
 {
 	unsigned prio = rd_u16(r), weight = rd_u16(r);
@@ -1175,6 +1200,16 @@ static int print_typed(struct rd *r, uint16_t type, uint16_t rclass)
 		break;
 	case DNS_T_EUI64:
 		print_eui(r, 8);
+		break;
+	case 104: /* NID */
+	case 106: /* L64 */
+		print_ilnp64(r);
+		break;
+	case 105: /* L32 */
+		print_l32(r);
+		break;
+	case 107: /* LP */
+		print_u16_name(r);
 		break;
 	case DNS_T_URI:
 		print_uri(r);

@@ -176,11 +176,7 @@ DIG_ONLY = [
 # -> why. Those tests are expected failures until service/dns_rdata.c or
 # dns_wire.c is fixed (the report names the difference).
 EXACT_MISMATCH = {}
-_ILNP = ("service/dns_rdata.c print_typed() has no printer for the RFC 6742 ILNP types "
-         "(L32 105, L64 106, LP 107, NID 104), so their rdata comes out in the RFC 3597 "
-         "generic form although dns_type_name() knows the mnemonic and dig prints them "
-         "(e.g. L32 '\\# 6 000A0A010200' where dig prints '10 10.1.2.0')")
-DIG_MISMATCH = {"L32": _ILNP, "L64": _ILNP, "LP": _ILNP, "NID": _ILNP}
+DIG_MISMATCH = {}
 
 NATIVE_KEYS = {"query", "timing", "status", "rcode", "rcode_code", "id", "opcode", "flags",
                "tc_retried_over_tcp", "question", "answer", "authority", "additional",

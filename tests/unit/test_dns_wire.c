@@ -190,7 +190,8 @@ static void test_type_table(void **state)
 		"IPSECKEY", "RRSIG", "NSEC",   "DNSKEY", "DHCID", "NSEC3",    "NSEC3PARAM",
 		"TLSA",  "SMIMEA", "CDS",      "CDNSKEY", "OPENPGPKEY", "CSYNC", "ZONEMD",
 		"SVCB",  "HTTPS",  "SPF",      "EUI48", "EUI64", "TKEY",      "TSIG",
-		"IXFR",  "AXFR",   "ANY",      "URI",   "CAA",
+		"IXFR",  "AXFR",   "ANY",      "URI",   "CAA",   "NID",       "L32",
+		"L64",   "LP",
 	};
 	char buf[DNS_TYPE_TEXT_MAX];
 	uint16_t t;
@@ -216,6 +217,10 @@ static void test_type_table(void **state)
 	assert_string_equal(dns_type_to_text(1, buf, sizeof(buf)), "A");
 	assert_null(dns_type_name(65280));
 	assert_string_equal(dns_type_name(DNS_T_NSEC3PARAM), "NSEC3PARAM");
+	assert_string_equal(dns_type_name(104), "NID");
+	assert_string_equal(dns_type_name(105), "L32");
+	assert_string_equal(dns_type_name(106), "L64");
+	assert_string_equal(dns_type_name(107), "LP");
 
 	assert_int_equal(dns_type_from_text("TYPE65536", &t), NP_EINVAL);
 	assert_int_equal(dns_type_from_text("TYPE", &t), NP_EINVAL);
@@ -1329,6 +1334,54 @@ static void test_rdata_loc_apl(void **state)
 	check_generic(DNS_T_APL, RD(0, 1, 24, 4, 192, 168, 0, 0), "\\# 8 00011804C0A80000");
 }
 
+/* ILNP (RFC 6742): NID 104, L32 105, L64 106, LP 107. */
+static void test_rdata_ilnp(void **state)
+{
+	(void)state;
+	/* NID and L64: four 16-bit groups in hex, no leading zeros */
+	check_rdata(104, RD(0, 10, 0x00, 0x14, 0x4f, 0xff, 0xff, 0x20, 0xee, 0x64),
+		    "10 14:4fff:ff20:ee64");
+	check_rdata(104, RD(0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0), "65535 0:0:0:0");
+	check_rdata(106, RD(0, 10, 0x20, 0x01, 0x0d, 0xb8, 0x11, 0x40, 0x10, 0x00),
+		    "10 2001:db8:1140:1000");
+	check_rdata(106, RD(0, 0, 0xff, 0xff, 0xab, 0xcd, 0x00, 0x01, 0x0f, 0xf0),
+		    "0 ffff:abcd:1:ff0");
+	/* L32: a dotted quad */
+	check_rdata(105, RD(0, 10, 10, 1, 2, 0), "10 10.1.2.0");
+	check_rdata(105, RD(0x01, 0x00, 255, 255, 255, 255), "256 255.255.255.255");
+	/* LP: a name, compressed or not */
+	check_rdata(107,
+		    RD(0, 10, 11, 'l', '6', '4', '-', 's', 'u', 'b', 'n', 'e', 't', '1', 2, 'n',
+		       'p', 4, 't', 'e', 's', 't', 0),
+		    "10 l64-subnet1.np.test.");
+	check_rdata(107, RD(0, 20, 1, 'x', 0xc0, 0x0c), "20 x.example.com.");
+	check_rdata(107, RD(0, 0, 0), "0 .");
+	/* The layout is the same in every class. */
+	check_rdata_class(105, DNS_C_CH, RD(0, 1, 1, 2, 3, 4), "1 1.2.3.4", 0);
+	check_rdata_class(104, DNS_C_HS, RD(0, 1, 0, 0, 0, 0, 0, 0, 0, 1), "1 0:0:0:1", 0);
+
+	/* Lengths that do not fit: generic */
+	check_generic(104, NULL, 0, "\\# 0");
+	check_generic(104, RD(0, 10, 0, 0x14, 0x4f, 0xff, 0xff, 0x20, 0xee),
+		      "\\# 9 000A00144FFFFF20EE");
+	check_generic(104, RD(0, 10, 0, 0x14, 0x4f, 0xff, 0xff, 0x20, 0xee, 0x64, 0),
+		      "\\# 11 000A00144FFFFF20EE6400");
+	check_generic(106, RD(0, 10), "\\# 2 000A");
+	check_generic(106, RD(0, 10, 0x20, 0x01, 0x0d, 0xb8, 0x11, 0x40, 0x10),
+		      "\\# 9 000A20010DB8114010");
+	check_generic(106, RD(0, 10, 0x20, 0x01, 0x0d, 0xb8, 0x11, 0x40, 0x10, 0x00, 0xff),
+		      "\\# 11 000A20010DB811401000FF");
+	check_generic(105, NULL, 0, "\\# 0");
+	check_generic(105, RD(0, 10, 10, 1, 2), "\\# 5 000A0A0102");
+	check_generic(105, RD(0, 10, 10, 1, 2, 0, 0), "\\# 7 000A0A01020000");
+	check_generic(107, NULL, 0, "\\# 0");
+	check_generic(107, RD(0), "\\# 1 00");
+	check_generic(107, RD(0, 10), "\\# 2 000A");
+	check_generic(107, RD(0, 10, 1, 'x'), "\\# 4 000A0178");
+	check_generic(107, RD(0, 10, 1, 'x', 0, 0), "\\# 6 000A01780000");
+	check_generic(107, RD(0, 10, 0xc0, 0xff), "\\# 4 000AC0FF");
+}
+
 static void test_rdata_generic(void **state)
 {
 	unsigned char rd[41];
@@ -1481,6 +1534,7 @@ int main(void)
 		cmocka_unit_test(test_rdata_dnssec),
 		cmocka_unit_test(test_rdata_svcb),
 		cmocka_unit_test(test_rdata_loc_apl),
+		cmocka_unit_test(test_rdata_ilnp),
 		cmocka_unit_test(test_rdata_generic),
 		cmocka_unit_test(test_reverse_name),
 		cmocka_unit_test(test_text_arena),
