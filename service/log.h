@@ -18,7 +18,11 @@ const char *log_level_name(int level);
 
 void log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* One access-log line: structured fields, so JSON mode gets real keys. */
+/* Writes this thread's buffered access-log lines (see log.c). */
+void log_flush(void);
+
+/* One access-log line: structured fields, so JSON mode gets real keys.
+ * Buffered per thread; log_flush() writes them. */
 void log_access(const char *req_id, const char *method, const char *path,
 		unsigned status, unsigned long long bytes, double duration_ms,
 		const char *peer);

@@ -139,6 +139,7 @@ static void before_sleep(struct loop *l, void *ud)
 	(void)l;
 	if (s->need_run)
 		run_mhd(s);
+	log_flush();
 	if (MHD_get_timeout(s->mhd, &timeout) == MHD_YES)
 		loop_timer_arm(s->mhd_timer, timeout);
 	else
