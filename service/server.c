@@ -692,6 +692,8 @@ static enum MHD_Result queue_answer(struct http_req *r)
 	if (r->content_type != NULL && r->status != 204)
 		MHD_add_response_header(resp, "Content-Type", r->content_type);
 	MHD_add_response_header(resp, "X-Request-Id", r->id);
+	/* Untrusted bytes from the network end up in bodies: never sniffed. */
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	origin = cors_allow(s, http_req_header(r, "Origin"));
 	if (origin != NULL) {
 		MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);

@@ -47,6 +47,7 @@ class SharedServiceTests(ServiceTestCase):
         self.assertEqual(headers["Content-Type"], "application/json")
         self.assertEqual(headers["Content-Length"], str(len(HEALTHZ)))
         self.assertEqual(body, HEALTHZ)
+        self.assertEqual(headers["X-Content-Type-Options"], "nosniff")
 
     def test_readyz(self):
         status, headers, body = self.svc.get("/readyz")
@@ -86,6 +87,9 @@ class SharedServiceTests(ServiceTestCase):
         self.assertEqual(headers["Content-Type"], "text/html; charset=utf-8")
         self.assertEqual(body, harness.read_source("web/index.html"))
         self.assertTrue(body.lower().startswith(b"<!doctype html>"), body[:40])
+        self.assertEqual(headers["Content-Security-Policy"],
+                         "default-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+        self.assertEqual(headers["X-Content-Type-Options"], "nosniff")
 
     # -- errors --
 
