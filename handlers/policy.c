@@ -4,8 +4,8 @@
  *
  * For an address literal the answer needs no network (parsing and matching
  * take microseconds), so the handler replies before it returns. A host name
- * is resolved (A and AAAA, through the worker's DNS module) and every
- * address is judged, as a probe would judge each at connect time; the name
+ * is resolved as every module resolves names before connecting (/etc/hosts,
+ * then A and AAAA through the worker's DNS module) and every address judged, as a probe would judge each at connect time; the name
  * is allowed only if every address is.
  */
 #include "handlers.h"
@@ -13,12 +13,14 @@
 #include <string.h>
 #include <jansson.h>
 
-#include "dns_lookup.h"
+#include "dns.h"
+#include "dns_wire.h"
 #include "http.h"
 #include "np.h"
 #include "policy.h"
 #include "worker.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* A DNS name is at most 253 characters (RFC 1035 2.3.4); allow for brackets. */
@@ -70,105 +72,86 @@ static int decision_json(json_t *obj, const struct policy_addr *addr,
 	       json_object_set_new(obj, "reason", json_string(d->reason));
 }
 
-/* ---- host names: resolve A and AAAA, judge every address ---- */
+/* ---- host names: resolve (/etc/hosts, A, AAAA), judge every address ---- */
 
 struct name_check {
 	struct http_req *req;
-	struct dns_group *group;
+	struct dns_op *op;
+	char name[DNS_NAME_TEXT_MAX];
 };
 
 static void name_check_cancel(void *ud)
 {
 	struct name_check *nc = ud;
 
-	dns_group_free(nc->group);
+	dns_op_cancel(nc->op);
 	free(nc);
 }
 
-static void on_resolved(struct dns_group *g, void *ud)
+static void on_resolved(enum np_status st, const char *detail,
+			const struct sockaddr_storage *addrs, size_t n, void *ud)
 {
 	struct name_check *nc = ud;
 	const struct policy *pol = worker_policy(http_req_worker(nc->req));
-	json_t *addrs = json_array();
+	json_t *list = json_array();
 	json_t *body;
 	int all_allowed = 1;
-	const struct dns_result *failed = NULL;
 
-	for (size_t i = 0; i < dns_group_size(g); i++) {
-		const struct dns_result *res = dns_group_result(g, i);
-		uint16_t want = dns_group_lookup(g, i)->qtype;
+	for (size_t i = 0; i < n; i++) {
+		struct policy_addr addr;
+		struct policy_decision d;
+		json_t *one;
 
-		if (res->status != NP_OK) {
-			failed = res;
+		if (policy_addr_from_sockaddr((const struct sockaddr *)&addrs[i], &addr) != NP_OK)
 			continue;
-		}
-		for (size_t k = 0; k < res->msg->n_answer; k++) {
-			const struct dns_rr *rr = &res->msg->answer[k];
-			struct policy_addr addr;
-			struct policy_decision d;
-			json_t *one;
-
-			if (rr->type != want || policy_addr_parse(rr->data, &addr) != NP_OK)
-				continue;
-			policy_check_addr(pol, &addr, &d);
-			all_allowed &= d.verdict == POLICY_ALLOW;
-			one = json_object();
-			decision_json(one, &addr, &d);
-			json_array_append_new(addrs, one);
-		}
+		policy_check_addr(pol, &addr, &d);
+		all_allowed &= d.verdict == POLICY_ALLOW;
+		one = json_object();
+		decision_json(one, &addr, &d);
+		json_array_append_new(list, one);
 	}
-	body = json_pack("{s:s, s:s}", "target", dns_group_lookup(g, 0)->name, "name",
-			 dns_group_lookup(g, 0)->name);
-	if (json_array_size(addrs) == 0) {
+	body = json_pack("{s:s, s:s}", "target", nc->name, "name", nc->name);
+	if (json_array_size(list) == 0) {
 		/* Nothing to connect to: a finding, not a request error. */
 		json_object_set_new(body, "allowed", json_false());
 		json_object_set_new(body, "verdict", json_string("unresolved"));
 		json_object_set_new(body, "error",
 				    json_pack("{s:s, s:s}", "code",
-					      failed ? np_status_code(failed->status) : "not_found",
-					      "message",
-					      failed ? failed->detail
-						     : "the name has no A or AAAA records"));
+					      st == NP_OK ? "not_found" : np_status_code(st),
+					      "message", detail ? detail : "the name has no addresses"));
 	} else {
 		json_object_set_new(body, "allowed", json_boolean(all_allowed));
 		json_object_set_new(body, "verdict", json_string(all_allowed ? "allow" : "deny"));
 	}
-	json_object_set_new(body, "addresses", addrs);
+	json_object_set_new(body, "addresses", list);
+	nc->op = NULL;
 	http_reply_json(nc->req, 200, body);
-	name_check_cancel(nc);
+	free(nc);
 }
 
 static void check_name(struct http_req *r, const char *name)
 {
 	const struct config *c = worker_config(http_req_worker(r));
-	struct dns_lookup q[2];
 	struct name_check *nc;
 	char why[160];
+	size_t len = strlen(name);
 
 	if (dns_name_validate(name, why, sizeof(why)) != NP_OK) {
 		http_reply_problem(r, 400, "target", "not an IP address, and not a host name: %s",
 				   why);
 		return;
 	}
-	memset(q, 0, sizeof(q));
-	snprintf(q[0].name, sizeof(q[0].name), "%s%s", name,
-		 name[strlen(name) - 1] == '.' ? "" : ".");
-	q[0].qclass = DNS_C_IN;
-	q[0].flags = DNS_Q_RD;
-	q[0].edns = 1;
-	q[0].timeout_ms = c->default_timeout_ms;
-	q[0].tries = 2;
-	q[1] = q[0];
-	q[0].qtype = DNS_T_A;
-	q[1].qtype = DNS_T_AAAA;
 	nc = calloc(1, sizeof(*nc));
 	if (nc == NULL) {
 		http_reply_problem(r, 503, NULL, "out of memory");
 		return;
 	}
 	nc->req = r;
-	if (dns_group_start(http_req_worker(r), PROBE_DNS, q, 2, 0, on_resolved, nc,
-			    &nc->group) != NP_OK) {
+	snprintf(nc->name, sizeof(nc->name), "%s%s", name, name[len - 1] == '.' ? "" : ".");
+	/* The name as other modules resolve it before connecting: /etc/hosts,
+	 * then A and AAAA. */
+	if (dns_resolve(worker_dns(http_req_worker(r)), name, c->default_timeout_ms, on_resolved, nc,
+			&nc->op) != NP_OK) {
 		free(nc);
 		http_reply_problem(r, 503, NULL, "cannot start resolving the name");
 		return;

@@ -54,6 +54,7 @@ struct dns_channel {
 
 struct dns_op {
 	struct dns_resolver *res;
+	dns_addrs_cb addrs_cb;   /* set for dns_resolve operations */
 	dns_answer_cb cb;
 	void *ud;
 	int cancelled;
@@ -62,8 +63,11 @@ struct dns_op {
 	int tc_retried;
 	uint16_t id;             /* message id, reserved in the resolver's id map */
 	int id_taken;
-	int starting;            /* inside ares_send */
-	int sync_status;         /* c-ares answered inside ares_send (-1: no) */
+	int starting;            /* inside ares_send / ares_getaddrinfo */
+	int sync_status;         /* c-ares answered inside the call (-1: no) */
+	const char *sync_detail; /* dns_resolve: the result kept from inside the call */
+	struct sockaddr_storage *sync_addrs;
+	size_t sync_n;
 	unsigned char *query;
 	size_t len;
 	struct dns_send_opts opts;
@@ -331,6 +335,7 @@ static void op_free(struct dns_op *op)
 	loop_timer_free(op->guard);
 	free(op->query);
 	free(op->server);
+	free(op->sync_addrs);
 	free(op);
 }
 
@@ -420,10 +425,32 @@ static void on_ares_answer(void *arg, int status, int timeouts, unsigned char *a
 	op_free(op);
 }
 
+static void deliver_addrs(struct dns_op *op, enum np_status st, const char *detail,
+			  const struct sockaddr_storage *addrs, size_t n)
+{
+	if (op->delivered || op->cancelled)
+		return;
+	op->delivered = 1;
+	loop_timer_disarm(op->guard);
+	op->addrs_cb(st, detail, addrs, n, op->ud);
+}
+
 static void on_guard(void *ud)
 {
 	struct dns_op *op = ud;
 
+	if (op->addrs_cb != NULL) {
+		if (op->sync_status != -1) {
+			/* c-ares answered inside dns_resolve and holds no reference. */
+			deliver_addrs(op, (enum np_status)op->sync_status, op->sync_detail,
+				      op->sync_addrs, op->sync_n);
+			op_free(op);
+			return;
+		}
+		deliver_addrs(op, NP_ETIMEOUT, "no answer from the server before the timeout", NULL,
+			      0);
+		return;
+	}
 	deliver(op, NP_ETIMEOUT, "no answer from the server before the timeout", NULL, 0);
 	/* c-ares still holds op; it is freed when c-ares gives it back. */
 }
@@ -503,6 +530,119 @@ int dns_send(struct dns_resolver *r, const unsigned char *query, size_t len,
 		op_free(op);
 		return rc;
 	}
+	if (op_out != NULL)
+		*op_out = op;
+	return NP_OK;
+}
+
+#define ADDRS_MAX 64
+
+/* Maps a getaddrinfo outcome to what dns_resolve callers get. */
+static enum np_status addrs_status(int status, size_t n, const char **detail)
+{
+	if (n > 0)
+		return NP_OK;
+	if (status == ARES_SUCCESS || status == ARES_ENOTFOUND || status == ARES_ENODATA) {
+		*detail = "the name has no addresses";
+		return NP_ENOTFOUND;
+	}
+	return map_ares(status, detail);
+}
+
+static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
+{
+	struct dns_op *op = arg;
+	struct sockaddr_storage addrs[ADDRS_MAX];
+	const char *detail = NULL;
+	enum np_status st;
+	size_t n = 0;
+
+	(void)timeouts;
+	op->in_ares = 0;
+	op->chan->pending--;
+	if (ai != NULL) {
+		for (struct ares_addrinfo_node *nd = ai->nodes; nd != NULL && n < ADDRS_MAX;
+		     nd = nd->ai_next) {
+			if (nd->ai_addr == NULL || nd->ai_addrlen > sizeof(addrs[0]))
+				continue;
+			memset(&addrs[n], 0, sizeof(addrs[n]));
+			memcpy(&addrs[n], nd->ai_addr, nd->ai_addrlen);
+			n++;
+		}
+		ares_freeaddrinfo(ai);
+	}
+	st = addrs_status(status, n, &detail);
+	if (op->starting) {
+		/* Answered inside ares_getaddrinfo (/etc/hosts, literals): keep
+		 * the result for the next loop turn, never call back from inside
+		 * dns_resolve. */
+		op->sync_status = (int)st;
+		op->sync_detail = detail;
+		if (n > 0) {
+			op->sync_addrs = malloc(n * sizeof(*addrs));
+			if (op->sync_addrs == NULL) {
+				op->sync_status = NP_ENOMEM;
+				op->sync_detail = "out of memory";
+				n = 0;
+			} else {
+				memcpy(op->sync_addrs, addrs, n * sizeof(*addrs));
+			}
+		}
+		op->sync_n = n;
+		return;
+	}
+	if (!op->cancelled && !op->delivered)
+		deliver_addrs(op, st, detail, addrs, n);
+	op_free(op);
+}
+
+int dns_resolve(struct dns_resolver *r, const char *name, unsigned timeout_ms, dns_addrs_cb cb,
+		void *ud, struct dns_op **op_out)
+{
+	struct ares_addrinfo_hints hints;
+	struct dns_channel *c;
+	struct dns_op *op;
+	int rc;
+
+	if (op_out != NULL)
+		*op_out = NULL;
+	if (timeout_ms == 0)
+		return NP_EINVAL;
+	op = calloc(1, sizeof(*op));
+	if (op == NULL)
+		return NP_ENOMEM;
+	op->res = r;
+	op->addrs_cb = cb;
+	op->ud = ud;
+	op->start_us = np_now_us();
+	if (loop_timer_new(r->loop, on_guard, op, &op->guard) != NP_OK) {
+		op_free(op);
+		return NP_ENOMEM;
+	}
+	rc = chan_get(r, r->cfg->dns_servers != NULL ? r->default_servers : NULL, 0, timeout_ms, 2,
+		      &c);
+	if (rc != NP_OK) {
+		op_free(op);
+		return rc;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	/* NOSORT: RFC 6724 sorting would connect() probe sockets. */
+	hints.ai_flags = ARES_AI_NOSORT;
+	op->chan = c;
+	op->in_ares = 1;
+	op->starting = 1;
+	op->sync_status = -1;
+	c->pending++;
+	c->busy++;
+	ares_getaddrinfo(c->ch, name, NULL, &hints, on_addrinfo, op);
+	c->busy--;
+	op->starting = 0;
+	if (!loop_timer_armed(c->timer))
+		chan_rearm(c);
+	/* The guard delivers a result kept from inside the call at once, and
+	 * otherwise ends the wait at the caller's budget. */
+	loop_timer_arm(op->guard, op->sync_status != -1 ? 0 : timeout_ms);
 	if (op_out != NULL)
 		*op_out = op;
 	return NP_OK;

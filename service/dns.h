@@ -70,6 +70,17 @@ int dns_send(struct dns_resolver *r, const unsigned char *query, size_t len,
 /* The callback will not run; resources are released when c-ares is done. */
 void dns_op_cancel(struct dns_op *op);
 
+/*
+ * Resolves a host name to its addresses as other modules need it (before
+ * connecting): /etc/hosts first, then A and AAAA from the default
+ * resolvers, through ares_getaddrinfo. cb gets NP_OK with n >= 1 addresses
+ * (port 0), or a status and detail. Same callback contract as dns_send.
+ */
+typedef void (*dns_addrs_cb)(enum np_status st, const char *detail,
+			     const struct sockaddr_storage *addrs, size_t n, void *ud);
+int dns_resolve(struct dns_resolver *r, const char *name, unsigned timeout_ms, dns_addrs_cb cb,
+		void *ud, struct dns_op **op_out);
+
 /* The default servers, as text (for reports). */
 const char *dns_resolver_default_servers(const struct dns_resolver *r);
 

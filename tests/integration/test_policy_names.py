@@ -50,11 +50,20 @@ class PolicyNamesTest(ServiceTestCase):
         self.assertEqual(doc["verdict"], "unresolved")
         self.assertEqual(doc["addresses"], [])
         self.assertEqual(doc["error"]["code"], "not_found")
+        self.assertEqual(doc["error"]["message"], "the name has no addresses")
 
     def test_bad_name_is_400(self):
         answer = self.svc.json("GET", "/policy/check?target=" + "a" * 64 + ".np.test")
         self.assertProblem(answer, 400, "/policy/check", param="target")
         self.assertIn("63", answer[2]["detail"])
+
+    def test_hosts_file_is_consulted(self):
+        # localhost is in /etc/hosts and unknown to the test DNS server:
+        # names are resolved as a probe would resolve them before connecting.
+        doc = self.check("localhost")
+        self.assertEqual(doc["target"], "localhost.")
+        self.assertIn("127.0.0.1", [a["address"] for a in doc["addresses"]])
+        self.assertTrue(doc["allowed"])
 
     def test_literal_still_answers_directly(self):
         doc = self.check("169.254.169.254")
