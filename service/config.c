@@ -52,6 +52,8 @@ static const struct opt options[] = {
 	{"tls-cert", OPT_STR, OFF(tls_cert), 0, 0, NULL, "(none)",
 	 "PEM certificate file: serve HTTPS instead of HTTP (needs --tls-key)"},
 	{"tls-key", OPT_STR, OFF(tls_key), 0, 0, NULL, "(none)", "PEM private key file for --tls-cert"},
+	{"doh-port", OPT_UINT, OFF(doh_port), 0, 65535, NULL, "0",
+	 "DNS-over-HTTPS over HTTP/2 port, on --bind (needs --tls-cert and --tls-key; 0: off)"},
 	{"auth-token", OPT_STR, OFF(auth_tokens), 0, 0, NULL, "(none)",
 	 "bearer tokens, comma-separated; when set, probe endpoints need one"},
 	{"debug-endpoints", OPT_BOOL, OFF(debug_endpoints), 0, 1, NULL, "false",
@@ -327,6 +329,22 @@ static int validate(struct config *c, char *err, size_t errlen)
 	if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
 		set_err(err, errlen, "%s: --tls-cert and --tls-key must be given together",
 			c->tls_cert == NULL ? "--tls-cert" : "--tls-key");
+		return -1;
+	}
+	if (c->doh_port != 0 && c->tls_cert == NULL) {
+		set_err(err, errlen,
+			"--doh-port: DNS over HTTPS needs TLS: give --tls-cert and --tls-key too");
+		return -1;
+	}
+	if (c->doh_port != 0 && c->doh_port == c->port) {
+		set_err(err, errlen, "--doh-port: %u is also the --port of the HTTP API",
+			c->doh_port);
+		return -1;
+	}
+	if (c->doh_port != 0 && c->listeners && c->doh_port == c->listener_tcp_port &&
+	    (c->listener_bind == NULL || strcmp(c->listener_bind, c->bind) == 0)) {
+		set_err(err, errlen, "--doh-port: %u is also the --listener-tcp-port",
+			c->doh_port);
 		return -1;
 	}
 	if (c->default_timeout_ms > c->max_timeout_ms) {

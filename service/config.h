@@ -31,6 +31,7 @@ struct config {
 	int debug_endpoints;
 	unsigned shutdown_grace_ms;
 	unsigned max_inflight;      /* requests waiting on the network, per worker */
+	unsigned doh_port;          /* DNS-over-HTTPS over HTTP/2 (TLS) port; 0: off */
 
 	/* probes */
 	unsigned default_timeout_ms;

@@ -109,6 +109,8 @@ static int ports_free(const struct config *c, char *err, size_t errlen)
 
 	if (port_free(c->bind, c->port, SOCK_STREAM, "--port", err, errlen) != 0)
 		return -1;
+	if (port_free(c->bind, c->doh_port, SOCK_STREAM, "--doh-port", err, errlen) != 0)
+		return -1;
 	if (!c->listeners)
 		return 0;
 	if (port_free(lb, c->listener_tcp_port, SOCK_STREAM, "--listener-tcp-port", err,

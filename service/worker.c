@@ -15,6 +15,7 @@
 #include "routes.h"
 #include "server.h"
 #include "dns.h"
+#include "h2.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -31,6 +32,7 @@ struct worker {
 	struct server *server;
 	struct listeners *listeners;
 	struct dns_resolver *dns;
+	struct h2_server *h2; /* --doh-port, or NULL */
 	struct loop_async *drain_async;
 	struct loop_timer *drain_timer;
 	uint64_t drain_deadline_ms;
@@ -84,7 +86,7 @@ static void drain_check(void *ud)
 {
 	struct worker *w = ud;
 
-	if (server_inflight(w->server) == 0) {
+	if (server_inflight(w->server) + h2_inflight(w->h2) == 0) {
 		loop_stop(w->loop);
 		return;
 	}
@@ -111,6 +113,7 @@ static void on_drain(void *ud)
 	if (!atomic_exchange(&w->ready, 0))
 		return;
 	server_quiesce(w->server);
+	h2_quiesce(w->h2);
 	listeners_free(w->listeners);
 	w->listeners = NULL;
 	w->drain_deadline_ms = loop_now_ms(w->loop) + w->sh->cfg->shutdown_grace_ms;
@@ -150,6 +153,11 @@ int worker_new(unsigned id, struct worker_shared *sh, unsigned port, unsigned *p
 	rc = dns_resolver_new(w->loop, sh->cfg, &w->dns, err, errlen);
 	if (rc != NP_OK)
 		goto fail;
+	if (sh->cfg->doh_port != 0) {
+		rc = h2_new(w, w->loop, sh->cfg, sh->tls_cert, sh->tls_key, &w->h2, err, errlen);
+		if (rc != NP_OK)
+			goto fail;
+	}
 	if (sh->cfg->listeners) {
 		rc = listeners_new(w->loop, sh->cfg, w->metrics, &w->listeners, err, errlen);
 		if (rc != NP_OK)
@@ -198,9 +206,11 @@ void worker_free(struct worker *w)
 {
 	if (w == NULL)
 		return;
-	/* Order: HTTP first (it cancels pending handlers, which may still
-	 * hold DNS queries), then the modules, then the loop. */
+	/* Order: HTTP first, both servers (they cancel pending handlers and
+	 * streams, which may still hold DNS queries), then the modules, then
+	 * the loop. */
 	server_free(w->server);
+	h2_free(w->h2);
 	dns_resolver_free(w->dns);
 	listeners_free(w->listeners);
 	loop_async_free(w->drain_async);

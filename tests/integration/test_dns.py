@@ -1084,7 +1084,10 @@ class DohClientTests(ServiceTestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="netprobe-doh-")
         cls.tls = harness.make_tls_material(cls.tmp.name)
-        cls.svc = Service(["--dns-server", NS.address], tls=cls.tls)
+        # kdig speaks DoH over HTTP/2 only: it asks the --doh-port listener.
+        cls.doh_port = harness.free_port()
+        cls.svc = Service(["--dns-server", NS.address, "--doh-port", str(cls.doh_port)],
+                          tls=cls.tls)
         cls.svc.start()
         _Page.body = ("fetched through netprobe DoH %d\n" % os.getpid()).encode()
         _Page.hosts = []
@@ -1141,29 +1144,26 @@ class DohClientTests(ServiceTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.encode(), _Page.body)
 
-    # LIMITATION (service/server.c, libmicrohttpd): netprobe serves HTTP/1.1
-    # only, and kdig 3.2's DoH client (libnghttp2) speaks only HTTP/2: it
-    # offers ALPN "h2" alone and sends the HTTP/2 preface "PRI * HTTP/2.0"
-    # whatever the server selects, so the service never sees a request and
-    # kdig dies of SIGPIPE ("TLS, failed to receive reply"). RFC 8484 5.2
-    # recommends HTTP/2 as the minimum. curl (which falls back to HTTP/1.1)
-    # works, above.
-    @unittest.expectedFailure
+    # kdig 3.2's DoH client (libnghttp2) speaks only HTTP/2: it offers ALPN
+    # "h2" alone and sends the HTTP/2 preface whatever the server selects.
+    # libmicrohttpd (--port) serves HTTP/1.1 only, so kdig asks the HTTP/2
+    # listener on --doh-port (service/h2.c). RFC 8484 5.2 recommends HTTP/2
+    # as the minimum. curl (which falls back to HTTP/1.1) works on --port, above.
     @unittest.skipIf(shutil.which("kdig") is None, "kdig is not installed")
     def test_kdig_https_post_and_get(self):
         for method in ([], ["+https-get"]):
             with self.subTest(method=method or "POST"):
-                r = self.run_tool(["kdig", "@127.0.0.1", "-p", str(self.svc.port), "+https",
+                r = self.run_tool(["kdig", "@127.0.0.1", "-p", str(self.doh_port), "+https",
                                    "+tls-ca=%s" % self.tls["ca_cert"], "+tls-hostname=localhost",
                                    "+timeout=%d" % scaled(5), "+retry=0"] + method +
                                   ["+short", "web.np.test", "A"])
                 self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
                 self.assertEqual(r.stdout.split(), [dnsfixture.WEB_A], r.stderr + r.stdout)
 
-    @unittest.expectedFailure  # as test_kdig_https_post_and_get: kdig needs HTTP/2
     @unittest.skipIf(shutil.which("kdig") is None, "kdig is not installed")
     def test_kdig_full_answer(self):
-        r = self.run_tool(["kdig", "@127.0.0.1", "-p", str(self.svc.port), "+https", "+tls",
+        # As test_kdig_https_post_and_get: kdig needs HTTP/2, on --doh-port.
+        r = self.run_tool(["kdig", "@127.0.0.1", "-p", str(self.doh_port), "+https", "+tls",
                            "+timeout=%d" % scaled(5), "+retry=0", "mx.np.test", "MX"])
         self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
         self.assertIn("status: NOERROR", r.stdout)
