@@ -2,12 +2,14 @@
  * dns.c - GET /dns (one query, or the same query to several servers for
  * comparison) and POST /dns (a batch answered concurrently, results in
  * order). Formats: our native JSON, or with format=doh / Accept:
- * application/dns-json the Google / Cloudflare DNS JSON shape.
+ * application/dns-json the Google / Cloudflare DNS JSON shape. Answers are
+ * written with service/jsonw.h, capped at DNS_REPLY_MAX.
  */
 #include "handlers.h"
 #include "config.h"
 #include "dns_lookup.h"
 #include "http.h"
+#include "jsonw.h"
 #include "worker.h"
 
 #include <stdlib.h>
@@ -35,101 +37,139 @@ static void on_cancel(void *ud)
 	job_free(ud);
 }
 
-/* Answer sets agree when rcodes match and the answers hold the same
- * (name, type, data) triples, TTLs and order aside. */
-static json_t *sorted_answer_set(const struct dns_result *res)
+/* ---- servers= comparison ---- */
+
+/* Orders records by (name, type, data); TTLs and class aside. */
+static int rr_cmp(const void *a, const void *b)
 {
-	json_t *set = json_array();
+	const struct dns_rr *x = *(const struct dns_rr *const *)a;
+	const struct dns_rr *y = *(const struct dns_rr *const *)b;
+	int c = strcmp(x->name, y->name);
 
-	if (res->status != NP_OK)
-		return set;
-	for (size_t i = 0; i < res->msg->n_answer; i++) {
-		const struct dns_rr *rr = &res->msg->answer[i];
-		char *line = NULL;
-		size_t len = strlen(rr->name) + strlen(rr->data) + 16;
-
-		line = malloc(len);
-		if (line == NULL)
-			continue;
-		snprintf(line, len, "%s %u %s", rr->name, rr->type, rr->data);
-		json_array_append_new(set, json_string(line));
-		free(line);
-	}
-	/* Insertion sort: answer sets are small. */
-	for (size_t i = 1; i < json_array_size(set); i++) {
-		for (size_t k = i; k > 0; k--) {
-			const char *a = json_string_value(json_array_get(set, k - 1));
-			const char *b = json_string_value(json_array_get(set, k));
-
-			if (strcmp(a, b) <= 0)
-				break;
-			json_t *t = json_incref(json_array_get(set, k - 1));
-
-			json_array_set(set, k - 1, json_array_get(set, k));
-			json_array_set_new(set, k, t);
-		}
-	}
-	return set;
+	if (c != 0)
+		return c;
+	if (x->type != y->type)
+		return x->type < y->type ? -1 : 1;
+	return strcmp(x->data, y->data);
 }
 
-static json_t *compare_json(struct dns_group *g)
+/*
+ * A result's answer records sorted by rr_cmp, in *out (free() it; NULL
+ * with *n = 0 for a failed lookup or an empty answer). -1 when out of
+ * memory.
+ */
+static int sorted_answer(const struct dns_result *res, const struct dns_rr ***out, size_t *n)
 {
-	json_t *results = json_array();
-	json_t *first_set = NULL;
-	int first_rcode = -1;
-	int agree = 1;
+	const struct dns_rr **set;
 
+	*out = NULL;
+	*n = 0;
+	if (res->status != NP_OK || res->msg->n_answer == 0)
+		return 0;
+	set = malloc(res->msg->n_answer * sizeof(*set));
+	if (set == NULL)
+		return -1;
+	for (size_t i = 0; i < res->msg->n_answer; i++)
+		set[i] = &res->msg->answer[i];
+	qsort(set, res->msg->n_answer, sizeof(*set), rr_cmp);
+	*out = set;
+	*n = res->msg->n_answer;
+	return 0;
+}
+
+/*
+ * Answer sets agree when rcodes match (a failed lookup counts as one
+ * more rcode) and the answers hold the same (name, type, data) records,
+ * TTLs and order aside. Sets *agree; -1 when out of memory.
+ */
+static int compare_agree(struct dns_group *g, int *agree)
+{
+	const struct dns_rr **first = NULL, **set = NULL;
+	size_t n_first = 0, n_set = 0;
+	int first_rcode = -1, rc = -1;
+
+	*agree = 1;
 	for (size_t i = 0; i < dns_group_size(g); i++) {
 		const struct dns_result *res = dns_group_result(g, i);
-		json_t *set = sorted_answer_set(res);
 		int rcode = res->status == NP_OK ? res->msg->rcode : -2;
 
 		if (i == 0) {
-			first_set = json_incref(set);
+			if (sorted_answer(res, &first, &n_first) != 0)
+				goto done;
 			first_rcode = rcode;
-		} else if (rcode != first_rcode || !json_equal(set, first_set)) {
-			agree = 0;
+			continue;
 		}
-		json_decref(set);
-		json_array_append_new(results, dns_result_json(dns_group_lookup(g, i), res));
+		if (sorted_answer(res, &set, &n_set) != 0)
+			goto done;
+		if (rcode != first_rcode || n_set != n_first)
+			*agree = 0;
+		for (size_t k = 0; *agree && k < n_set; k++) {
+			if (rr_cmp(&set[k], &first[k]) != 0)
+				*agree = 0;
+		}
+		free(set);
+		set = NULL;
 	}
-	json_decref(first_set);
-	return json_pack("{s:o, s:b}", "results", results, "agree", agree);
+	rc = 0;
+done:
+	free(first);
+	free(set);
+	return rc;
+}
+
+/* ---- answers ---- */
+
+static void result_write(struct jsonw *w, const struct dns_job *j, struct dns_group *g, size_t i)
+{
+	if (j->google)
+		dns_result_google_write(w, dns_group_lookup(g, i), dns_group_result(g, i));
+	else
+		dns_result_write(w, dns_group_lookup(g, i), dns_group_result(g, i));
 }
 
 static void on_group_done(struct dns_group *g, void *ud)
 {
 	struct dns_job *j = ud;
-	json_t *body;
+	struct jsonw *w = jsonw_new(DNS_REPLY_MAX);
+	/* Cloudflare serves the JSON API as application/dns-json. */
+	const char *ctype = j->mode == MODE_SINGLE && j->google ? "application/dns-json"
+								  : "application/json";
+	int agree;
 
+	if (w == NULL)
+		goto done;
 	switch (j->mode) {
 	case MODE_SINGLE:
-		body = j->google ? dns_result_google_json(dns_group_lookup(g, 0),
-							  dns_group_result(g, 0))
-				 : dns_result_json(dns_group_lookup(g, 0), dns_group_result(g, 0));
-		/* Cloudflare serves the JSON API as application/dns-json. */
-		http_reply_json_as(j->req, 200, j->google ? "application/dns-json" : "application/json",
-				   body);
+		result_write(w, j, g, 0);
 		break;
 	case MODE_COMPARE:
-		http_reply_json(j->req, 200, compare_json(g));
-		break;
-	case MODE_BATCH: {
-		json_t *arr = json_array();
-
+		if (compare_agree(g, &agree) != 0) {
+			jsonw_free(w);
+			w = NULL;
+			goto done;
+		}
+		jsonw_object_begin(w);
+		jsonw_key(w, "results");
+		jsonw_array_begin(w);
 		for (size_t i = 0; i < dns_group_size(g); i++)
-			json_array_append_new(arr,
-					      j->google ? dns_result_google_json(
-								  dns_group_lookup(g, i),
-								  dns_group_result(g, i))
-							: dns_result_json(dns_group_lookup(g, i),
-									  dns_group_result(g, i)));
-		http_reply_json(j->req, 200, json_pack("{s:i, s:o}", "count",
-						       (json_int_t)dns_group_size(g), "results",
-						       arr));
+			result_write(w, j, g, i);
+		jsonw_array_end(w);
+		jsonw_kbool(w, "agree", agree);
+		jsonw_object_end(w);
+		break;
+	case MODE_BATCH:
+		jsonw_object_begin(w);
+		jsonw_kuint(w, "count", dns_group_size(g));
+		jsonw_key(w, "results");
+		jsonw_array_begin(w);
+		for (size_t i = 0; i < dns_group_size(g); i++)
+			result_write(w, j, g, i);
+		jsonw_array_end(w);
+		jsonw_object_end(w);
 		break;
 	}
-	}
+done:
+	dns_reply(j->req, w, ctype); /* w NULL: 503 out of memory */
 	job_free(j);
 }
 
@@ -168,7 +208,7 @@ static void start(struct http_req *r, struct dns_job *j, const struct dns_lookup
 
 static void dns_get(struct http_req *r)
 {
-	struct dns_params p = {.req = r, .json = NULL, .prefix = ""};
+	struct dns_params p = {.req = r};
 	struct dns_lookup q, qs[COMPARE_MAX];
 	const char *servers = http_req_query(r, "servers");
 	struct dns_job *j;
@@ -240,7 +280,7 @@ static void dns_post(struct http_req *r)
 	const struct config *c = worker_config(http_req_worker(r));
 	json_t *body = http_req_json_body(r);
 	json_t *list;
-	struct dns_params top = {.req = r, .prefix = ""};
+	struct dns_params top = {.req = r};
 	struct dns_lookup defaults, *qs = NULL;
 	struct dns_job *j = NULL;
 	size_t n;
@@ -285,29 +325,22 @@ static void dns_post(struct http_req *r)
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_t *item = json_array_get(list, i);
-		char prefix[40];
-		struct dns_params p = {.req = r, .prefix = prefix};
-		json_t *wrapped = NULL;
+		struct dns_params p = {.req = r, .list = "queries", .index = i};
 
-		snprintf(prefix, sizeof(prefix), "queries[%zu].", i);
 		/* A bare string is a name with the defaults. */
 		if (json_is_string(item)) {
-			wrapped = json_pack("{s:O}", "name", item);
-			item = wrapped;
-		}
-		if (!json_is_object(item)) {
+			p.name = json_string_value(item);
+		} else if (json_is_object(item)) {
+			p.json = item;
+		} else {
 			char name[40];
 
 			snprintf(name, sizeof(name), "queries[%zu]", i);
 			http_reply_problem(r, 400, name, "each query is an object or a name");
 			goto done;
 		}
-		p.json = item;
-		if (dns_lookup_read(r, &p, &defaults, 1, &qs[i]) != 0) {
-			json_decref(wrapped);
+		if (dns_lookup_read(r, &p, &defaults, 1, &qs[i]) != 0)
 			goto done;
-		}
-		json_decref(wrapped);
 	}
 	j = calloc(1, sizeof(*j));
 	if (j == NULL) {

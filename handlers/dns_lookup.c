@@ -1,10 +1,14 @@
 /*
  * dns_lookup.c - parameters, groups of concurrent queries, and JSON for
- * the DNS handlers (GET/POST /dns, /rdns).
+ * the DNS handlers (GET/POST /dns, /rdns). Results are written straight
+ * into the answer's buffer with service/jsonw.h: a batch of 100 names is
+ * ~90 kB of JSON, and building a jansson tree for it, dumping and freeing
+ * it took 78% of the service's CPU per name (bench/dns/README.md).
  */
 #include "dns_lookup.h"
 #include "config.h"
 #include "http.h"
+#include "jsonw.h"
 #include "loop.h"
 #include "policy.h"
 #include "worker.h"
@@ -31,6 +35,8 @@ static const char *param(const struct dns_params *p, const char *key, char *buf,
 	json_t *v;
 
 	*bad = 0;
+	if (p->name != NULL)
+		return strcmp(key, "name") == 0 ? p->name : NULL;
 	if (p->json == NULL)
 		return http_req_query(p->req, key);
 	v = json_object_get(p->json, key);
@@ -50,12 +56,21 @@ static const char *param(const struct dns_params *p, const char *key, char *buf,
 	return NULL;
 }
 
+/* How messages name a parameter: "queries[3].type" in a batch item. */
+static void param_name(const struct dns_params *p, const char *key, char *buf, size_t len)
+{
+	if (p->list != NULL)
+		snprintf(buf, len, "%s[%zu].%s", p->list, p->index, key);
+	else
+		snprintf(buf, len, "%s", key);
+}
+
 static void bad_param(struct http_req *r, const struct dns_params *p, const char *key,
 		      const char *why)
 {
 	char name[96];
 
-	snprintf(name, sizeof(name), "%s%s", p->prefix, key);
+	param_name(p, key, name, sizeof(name));
 	http_reply_problem(r, 400, name, "%s", why);
 }
 
@@ -66,7 +81,8 @@ static int read_text(struct http_req *r, const struct dns_params *p, const char 
 	int bad;
 
 	*out = param(p, key, buf, sizeof(buf), &bad);
-	if (bad || (*out != NULL && p->json != NULL && !json_is_string(json_object_get(p->json, key)))) {
+	if (bad ||
+	    (*out != NULL && p->json != NULL && !json_is_string(json_object_get(p->json, key)))) {
 		bad_param(r, p, key, "must be a string");
 		return -1;
 	}
@@ -208,9 +224,12 @@ int dns_lookup_read(struct http_req *r, const struct dns_params *p,
 			bad_param(r, p, "name", why);
 			return -1;
 		}
+		/* Validated: at most 254 bytes, so the dot always fits. */
 		n = strlen(name);
-		snprintf(q->name, sizeof(q->name), "%s%s", name,
-			 (n > 0 && name[n - 1] == '.') ? "" : ".");
+		memcpy(q->name, name, n);
+		if (name[n - 1] != '.')
+			q->name[n++] = '.';
+		q->name[n] = '\0';
 	}
 	if (type != NULL && parse_code(type, dns_type_from_text, &q->qtype) != 0) {
 		snprintf(why, sizeof(why),
@@ -231,7 +250,7 @@ int dns_lookup_read(struct http_req *r, const struct dns_params *p,
 	if (server != NULL && server[0] != '\0') {
 		char pname[96];
 
-		snprintf(pname, sizeof(pname), "%sserver", p->prefix);
+		param_name(p, "server", pname, sizeof(pname));
 		if (dns_server_check(r, pname, server, q->server, sizeof(q->server)) != 0)
 			return -1;
 	}
@@ -319,7 +338,15 @@ static void on_answer(const struct dns_answer *a, void *ud)
 	res->rtt_ms = a->rtt_ms;
 	res->transport = a->transport;
 	res->tc_retried = a->tc_retried;
-	snprintf(res->server, sizeof(res->server), "%s", a->server);
+	/* The transport reports the text res->server already points at (the
+	 * query's server, or the defaults); a->server is only lent to us, so
+	 * copy it in the unexpected case that it differs. */
+	if (strcmp(a->server, res->server) != 0) {
+		free(res->server_copy);
+		res->server_copy = strdup(a->server);
+		if (res->server_copy != NULL)
+			res->server = res->server_copy;
+	}
 	res->status = a->status;
 	if (a->status != NP_OK) {
 		snprintf(res->detail, sizeof(res->detail), "%s", a->detail ? a->detail : "");
@@ -392,8 +419,10 @@ int dns_group_start(struct worker *w, enum metrics_probe kind, const struct dns_
 		it->g = g;
 		it->index = i;
 		res->transport = q->tcp ? "tcp" : "udp";
-		snprintf(res->server, sizeof(res->server), "%s",
-			 q->server[0] ? q->server : dns_resolver_default_servers(worker_dns(w)));
+		/* Borrowed: the group's copy of the query, or the resolver's text,
+		 * which lives as long as the worker. */
+		res->server = q->server[0] ? q->server
+					   : dns_resolver_default_servers(worker_dns(w));
 		rc = dns_query_build(q->name, q->qtype, q->qclass, 0, q->flags,
 				     q->edns ? DNS_EDNS_DEFAULT_UDP : 0, wire, sizeof(wire), &len);
 		if (rc == NP_OK)
@@ -436,6 +465,7 @@ void dns_group_free(struct dns_group *g)
 	for (size_t i = 0; g->results != NULL && i < g->n; i++) {
 		dns_msg_free(g->results[i].msg);
 		free(g->results[i].wire);
+		free(g->results[i].server_copy);
 	}
 	loop_timer_free(g->finish);
 	free(g->lookups);
@@ -446,57 +476,72 @@ void dns_group_free(struct dns_group *g)
 
 /* ---- JSON ---- */
 
-static json_t *type_json(uint16_t type)
+/*
+ * Each shape is written field by field, in the order the API has always
+ * answered with; these functions are the only place that order lives.
+ * The bytes are those jansson printed for the same documents before the
+ * handlers wrote directly: tests/unit/test_jsonw.c holds the writer's
+ * escaping and numbers to jansson's.
+ */
+
+/* The mnemonic, or the RFC 3597 form ("TYPE65400") that *_to_text()
+ * formats only when there is none: most types have one, and this is
+ * written several times per record. */
+static void type_write(struct jsonw *w, const char *key, uint16_t type)
 {
 	char buf[DNS_TYPE_TEXT_MAX];
+	const char *name = dns_type_name(type);
 
-	return json_string(dns_type_to_text(type, buf, sizeof(buf)));
+	jsonw_kstring(w, key, name != NULL ? name : dns_type_to_text(type, buf, sizeof(buf)));
 }
 
-static json_t *class_json(uint16_t cls)
+static void class_write(struct jsonw *w, const char *key, uint16_t cls)
 {
 	char buf[DNS_CLASS_TEXT_MAX];
+	const char *name = dns_class_name(cls);
 
-	return json_string(dns_class_to_text(cls, buf, sizeof(buf)));
+	jsonw_kstring(w, key, name != NULL ? name : dns_class_to_text(cls, buf, sizeof(buf)));
 }
 
-json_t *dns_rrs_json(const struct dns_rr *rrs, size_t n)
+/* A section's records: [{name, type, type_code, class, ttl, data}]. */
+static void rrs_write(struct jsonw *w, const char *key, const struct dns_rr *rrs, size_t n)
 {
-	json_t *arr = json_array();
-
-	for (size_t i = 0; arr != NULL && i < n; i++) {
+	jsonw_key(w, key);
+	jsonw_array_begin(w);
+	for (size_t i = 0; i < n; i++) {
 		const struct dns_rr *rr = &rrs[i];
-		json_t *o = json_object();
 
-		json_object_set_new(o, "name", json_string(rr->name));
-		json_object_set_new(o, "type", type_json(rr->type));
-		json_object_set_new(o, "type_code", json_integer(rr->type));
-		json_object_set_new(o, "class", class_json(rr->rclass));
-		json_object_set_new(o, "ttl", json_integer(rr->ttl));
-		json_object_set_new(o, "data", json_string(rr->data));
-		json_array_append_new(arr, o);
+		jsonw_object_begin(w);
+		jsonw_kstring(w, "name", rr->name);
+		type_write(w, "type", rr->type);
+		jsonw_kuint(w, "type_code", rr->type);
+		class_write(w, "class", rr->rclass);
+		jsonw_kuint(w, "ttl", rr->ttl);
+		jsonw_kstring(w, "data", rr->data);
+		jsonw_object_end(w);
 	}
-	return arr;
+	jsonw_array_end(w);
 }
 
-static json_t *query_json(const struct dns_lookup *q, const struct dns_result *res)
+/* The query as asked: the echo of every parameter. */
+static void query_write(struct jsonw *w, const struct dns_lookup *q, const struct dns_result *res)
 {
-	json_t *o = json_object();
-
-	json_object_set_new(o, "name", json_string(q->name));
-	json_object_set_new(o, "type", type_json(q->qtype));
-	json_object_set_new(o, "type_code", json_integer(q->qtype));
-	json_object_set_new(o, "class", class_json(q->qclass));
-	json_object_set_new(o, "server", json_string(res->server));
-	json_object_set_new(o, "transport", json_string(res->transport));
-	json_object_set_new(o, "rd", json_boolean(q->flags & DNS_Q_RD));
-	json_object_set_new(o, "cd", json_boolean(q->flags & DNS_Q_CD));
-	json_object_set_new(o, "ad", json_boolean(q->flags & DNS_Q_AD));
-	json_object_set_new(o, "do", json_boolean(q->flags & DNS_Q_DO));
-	json_object_set_new(o, "edns", json_boolean(q->edns));
-	json_object_set_new(o, "timeout_ms", json_integer(q->timeout_ms));
-	json_object_set_new(o, "tries", json_integer(q->tries));
-	return o;
+	jsonw_key(w, "query");
+	jsonw_object_begin(w);
+	jsonw_kstring(w, "name", q->name);
+	type_write(w, "type", q->qtype);
+	jsonw_kuint(w, "type_code", q->qtype);
+	class_write(w, "class", q->qclass);
+	jsonw_kstring(w, "server", res->server);
+	jsonw_kstring(w, "transport", res->transport);
+	jsonw_kbool(w, "rd", (q->flags & DNS_Q_RD) != 0);
+	jsonw_kbool(w, "cd", (q->flags & DNS_Q_CD) != 0);
+	jsonw_kbool(w, "ad", (q->flags & DNS_Q_AD) != 0);
+	jsonw_kbool(w, "do", (q->flags & DNS_Q_DO) != 0);
+	jsonw_kbool(w, "edns", q->edns);
+	jsonw_kuint(w, "timeout_ms", q->timeout_ms);
+	jsonw_kuint(w, "tries", q->tries);
+	jsonw_object_end(w);
 }
 
 static const char *opcode_name(unsigned op)
@@ -507,122 +552,202 @@ static const char *opcode_name(unsigned op)
 	return op < NP_ARRAY_LEN(names) ? names[op] : "RESERVED";
 }
 
-json_t *dns_result_json(const struct dns_lookup *q, const struct dns_result *res)
+static int answered(const struct dns_result *res)
 {
-	json_t *o = json_object();
-	const struct dns_msg *m = res->msg;
+	return res->status == NP_OK && res->msg != NULL;
+}
 
-	json_object_set_new(o, "query", query_json(q, res));
-	/* Microsecond precision, as the API promises. */
-	json_object_set_new(o, "timing",
-			    json_pack("{s:f}", "total_ms", (double)(long long)(res->rtt_ms * 1000.0 + 0.5) / 1000.0));
-	if (res->status != NP_OK || m == NULL) {
-		json_object_set_new(o, "status", json_string("error"));
-		json_object_set_new(o, "error", json_pack("{s:s, s:s}", "code",
-							  np_status_code(res->status), "message",
-							  res->detail));
-		return o;
+void dns_outcome_write(struct jsonw *w, const struct dns_result *res, unsigned flags)
+{
+	if (!answered(res)) {
+		if (flags & DNS_OUTCOME_STATUS)
+			jsonw_kstring(w, "status", "error");
+		jsonw_key(w, "error");
+		jsonw_object_begin(w);
+		jsonw_kstring(w, "code", np_status_code(res->status));
+		jsonw_kstring(w, "message", res->detail);
+		jsonw_object_end(w);
+		return;
 	}
 	{
 		char rbuf[DNS_RCODE_TEXT_MAX];
+		uint16_t rcode = res->msg->rcode;
+		const char *name = dns_rcode_name(rcode);
 
-		json_object_set_new(o, "status", json_string("ok"));
-		json_object_set_new(o, "rcode",
-				    json_string(dns_rcode_to_text(m->rcode, rbuf, sizeof(rbuf))));
-		json_object_set_new(o, "rcode_code", json_integer(m->rcode));
+		if (flags & DNS_OUTCOME_STATUS)
+			jsonw_kstring(w, "status", "ok");
+		jsonw_kstring(w, "rcode",
+			      name != NULL ? name : dns_rcode_to_text(rcode, rbuf, sizeof(rbuf)));
+		if (flags & DNS_OUTCOME_RCODE_CODE)
+			jsonw_kuint(w, "rcode_code", rcode);
 	}
-	json_object_set_new(o, "id", json_integer(m->id));
-	json_object_set_new(o, "opcode", json_string(opcode_name(m->opcode)));
-	json_object_set_new(o, "flags",
-			    json_pack("{s:b, s:b, s:b, s:b, s:b, s:b, s:b}", "qr", m->qr, "aa",
-				      m->aa, "tc", m->tc, "rd", m->rd, "ra", m->ra, "ad", m->ad,
-				      "cd", m->cd));
-	json_object_set_new(o, "tc_retried_over_tcp", json_boolean(res->tc_retried));
-	{
-		json_t *qs = json_array();
-
-		for (size_t i = 0; i < m->n_question; i++) {
-			json_t *qq = json_object();
-
-			json_object_set_new(qq, "name", json_string(m->question[i].name));
-			json_object_set_new(qq, "type", type_json(m->question[i].type));
-			json_object_set_new(qq, "type_code", json_integer(m->question[i].type));
-			json_object_set_new(qq, "class", class_json(m->question[i].qclass));
-			json_array_append_new(qs, qq);
-		}
-		json_object_set_new(o, "question", qs);
-	}
-	json_object_set_new(o, "answer", dns_rrs_json(m->answer, m->n_answer));
-	json_object_set_new(o, "authority", dns_rrs_json(m->authority, m->n_authority));
-	json_object_set_new(o, "additional", dns_rrs_json(m->additional, m->n_additional));
-	if (m->edns.present) {
-		json_t *opts = json_array();
-
-		for (size_t i = 0; i < m->edns.n_options; i++)
-			json_array_append_new(opts, json_pack("{s:i, s:s}", "code",
-							      (json_int_t)m->edns.options[i].code,
-							      "data_hex", m->edns.options[i].hex));
-		json_object_set_new(o, "edns",
-				    json_pack("{s:i, s:i, s:b, s:o}", "udp_size",
-					      (json_int_t)m->edns.udp_size, "version",
-					      (json_int_t)m->edns.version, "do",
-					      m->edns.dnssec_ok, "options", opts));
-	}
-	json_object_set_new(o, "message_size", json_integer((json_int_t)res->message_size));
-	return o;
 }
 
-static json_t *google_rrs(const struct dns_rr *rrs, size_t n)
-{
-	json_t *arr = json_array();
-
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, json_pack("{s:s, s:i, s:i, s:s}", "name", rrs[i].name,
-						     "type", (json_int_t)rrs[i].type, "TTL",
-						     (json_int_t)rrs[i].ttl, "data", rrs[i].data));
-	return arr;
-}
-
-json_t *dns_result_google_json(const struct dns_lookup *q, const struct dns_result *res)
+void dns_result_write(struct jsonw *w, const struct dns_lookup *q, const struct dns_result *res)
 {
 	const struct dns_msg *m = res->msg;
-	json_t *o;
 
-	if (res->status != NP_OK || m == NULL) {
+	jsonw_object_begin(w);
+	query_write(w, q, res);
+	jsonw_key(w, "timing");
+	jsonw_object_begin(w);
+	/* Microsecond precision, as the API promises. */
+	jsonw_kdouble(w, "total_ms", (double)(long long)(res->rtt_ms * 1000.0 + 0.5) / 1000.0);
+	jsonw_object_end(w);
+	dns_outcome_write(w, res, DNS_OUTCOME_STATUS | DNS_OUTCOME_RCODE_CODE);
+	if (!answered(res)) {
+		jsonw_object_end(w);
+		return;
+	}
+	jsonw_kuint(w, "id", m->id);
+	jsonw_kstring(w, "opcode", opcode_name(m->opcode));
+	jsonw_key(w, "flags");
+	jsonw_object_begin(w);
+	jsonw_kbool(w, "qr", m->qr);
+	jsonw_kbool(w, "aa", m->aa);
+	jsonw_kbool(w, "tc", m->tc);
+	jsonw_kbool(w, "rd", m->rd);
+	jsonw_kbool(w, "ra", m->ra);
+	jsonw_kbool(w, "ad", m->ad);
+	jsonw_kbool(w, "cd", m->cd);
+	jsonw_object_end(w);
+	jsonw_kbool(w, "tc_retried_over_tcp", res->tc_retried);
+	jsonw_key(w, "question");
+	jsonw_array_begin(w);
+	for (size_t i = 0; i < m->n_question; i++) {
+		jsonw_object_begin(w);
+		jsonw_kstring(w, "name", m->question[i].name);
+		type_write(w, "type", m->question[i].type);
+		jsonw_kuint(w, "type_code", m->question[i].type);
+		class_write(w, "class", m->question[i].qclass);
+		jsonw_object_end(w);
+	}
+	jsonw_array_end(w);
+	rrs_write(w, "answer", m->answer, m->n_answer);
+	rrs_write(w, "authority", m->authority, m->n_authority);
+	rrs_write(w, "additional", m->additional, m->n_additional);
+	if (m->edns.present) {
+		jsonw_key(w, "edns");
+		jsonw_object_begin(w);
+		jsonw_kuint(w, "udp_size", m->edns.udp_size);
+		jsonw_kuint(w, "version", m->edns.version);
+		jsonw_kbool(w, "do", m->edns.dnssec_ok);
+		jsonw_key(w, "options");
+		jsonw_array_begin(w);
+		for (size_t i = 0; i < m->edns.n_options; i++) {
+			jsonw_object_begin(w);
+			jsonw_kuint(w, "code", m->edns.options[i].code);
+			jsonw_kstring(w, "data_hex", m->edns.options[i].hex);
+			jsonw_object_end(w);
+		}
+		jsonw_array_end(w);
+		jsonw_object_end(w);
+	}
+	jsonw_kuint(w, "message_size", res->message_size);
+	jsonw_object_end(w);
+}
+
+/* Google's records: [{name, type, TTL, data}], types as numbers. */
+static void google_rrs_write(struct jsonw *w, const char *key, const struct dns_rr *rrs,
+			     size_t n)
+{
+	/* Google omits empty sections. */
+	if (n == 0)
+		return;
+	jsonw_key(w, key);
+	jsonw_array_begin(w);
+	for (size_t i = 0; i < n; i++) {
+		jsonw_object_begin(w);
+		jsonw_kstring(w, "name", rrs[i].name);
+		jsonw_kuint(w, "type", rrs[i].type);
+		jsonw_kuint(w, "TTL", rrs[i].ttl);
+		jsonw_kstring(w, "data", rrs[i].data);
+		jsonw_object_end(w);
+	}
+	jsonw_array_end(w);
+}
+
+static void google_flags_write(struct jsonw *w, unsigned status, int tc, int rd, int ra, int ad,
+			       int cd)
+{
+	jsonw_kuint(w, "Status", status);
+	jsonw_kbool(w, "TC", tc);
+	jsonw_kbool(w, "RD", rd);
+	jsonw_kbool(w, "RA", ra);
+	jsonw_kbool(w, "AD", ad);
+	jsonw_kbool(w, "CD", cd);
+}
+
+void dns_result_google_write(struct jsonw *w, const struct dns_lookup *q,
+			     const struct dns_result *res)
+{
+	const struct dns_msg *m = res->msg;
+	/* Server texts are under 256 bytes (service/dns.c): never cut here. */
+	char comment[768];
+
+	jsonw_object_begin(w);
+	if (!answered(res)) {
 		/* Google answers SERVFAIL with a comment when upstream fails. */
-		char comment[640];
-
+		google_flags_write(w, DNS_R_SERVFAIL, 0, (q->flags & DNS_Q_RD) != 0, 0, 0,
+				   (q->flags & DNS_Q_CD) != 0);
+		jsonw_key(w, "Question");
+		jsonw_array_begin(w);
+		jsonw_object_begin(w);
+		jsonw_kstring(w, "name", q->name);
+		jsonw_kuint(w, "type", q->qtype);
+		jsonw_object_end(w);
+		jsonw_array_end(w);
 		snprintf(comment, sizeof(comment), "%s: %s (server %s)",
 			 np_status_code(res->status), res->detail, res->server);
-		return json_pack("{s:i, s:b, s:b, s:b, s:b, s:b, s:[{s:s, s:i}], s:s}", "Status", 2,
-				 "TC", 0, "RD", (q->flags & DNS_Q_RD) != 0, "RA", 0, "AD", 0, "CD",
-				 (q->flags & DNS_Q_CD) != 0, "Question", "name", q->name, "type",
-				 (json_int_t)q->qtype, "Comment", comment);
+		jsonw_kstring(w, "Comment", comment);
+		jsonw_object_end(w);
+		return;
 	}
-	o = json_pack("{s:i, s:b, s:b, s:b, s:b, s:b}", "Status", (json_int_t)m->rcode, "TC",
-		      m->tc, "RD", m->rd, "RA", m->ra, "AD", m->ad, "CD", m->cd);
-	{
-		json_t *qs = json_array();
+	google_flags_write(w, m->rcode, m->tc, m->rd, m->ra, m->ad, m->cd);
+	jsonw_key(w, "Question");
+	jsonw_array_begin(w);
+	for (size_t i = 0; i < m->n_question; i++) {
+		jsonw_object_begin(w);
+		jsonw_kstring(w, "name", m->question[i].name);
+		jsonw_kuint(w, "type", m->question[i].type);
+		jsonw_object_end(w);
+	}
+	jsonw_array_end(w);
+	google_rrs_write(w, "Answer", m->answer, m->n_answer);
+	google_rrs_write(w, "Authority", m->authority, m->n_authority);
+	google_rrs_write(w, "Additional", m->additional, m->n_additional);
+	snprintf(comment, sizeof(comment), "Response from %s over %s%s.", res->server,
+		 res->transport, res->tc_retried ? " (UDP answer was truncated)" : "");
+	jsonw_kstring(w, "Comment", comment);
+	jsonw_object_end(w);
+}
 
-		for (size_t i = 0; i < m->n_question; i++)
-			json_array_append_new(qs, json_pack("{s:s, s:i}", "name",
-							    m->question[i].name, "type",
-							    (json_int_t)m->question[i].type));
-		json_object_set_new(o, "Question", qs);
-	}
-	/* Google omits empty sections. */
-	if (m->n_answer > 0)
-		json_object_set_new(o, "Answer", google_rrs(m->answer, m->n_answer));
-	if (m->n_authority > 0)
-		json_object_set_new(o, "Authority", google_rrs(m->authority, m->n_authority));
-	if (m->n_additional > 0)
-		json_object_set_new(o, "Additional", google_rrs(m->additional, m->n_additional));
-	{
-		char comment[320];
+_Static_assert(DNS_REPLY_MAX % ((size_t)1 << 20) == 0, "dns_reply() names the cap in MiB");
 
-		snprintf(comment, sizeof(comment), "Response from %s over %s%s.", res->server,
-			 res->transport, res->tc_retried ? " (UDP answer was truncated)" : "");
-		json_object_set_new(o, "Comment", json_string(comment));
+void dns_reply(struct http_req *r, struct jsonw *w, const char *content_type)
+{
+	char *text;
+	size_t len;
+	int rc;
+
+	if (w == NULL) {
+		http_reply_problem(r, 503, NULL, "out of memory");
+		return;
 	}
-	return o;
+	rc = jsonw_take(w, &text, &len);
+	jsonw_free(w);
+	if (rc == NP_ELIMIT) {
+		/* Never a cut document: say what to change instead. */
+		http_reply_problem(r, 503, NULL,
+				   "the answer would be larger than %zu MiB; ask for fewer names "
+				   "per request",
+				   (size_t)DNS_REPLY_MAX >> 20);
+		return;
+	}
+	if (rc != NP_OK) {
+		http_reply_problem(r, 503, NULL, "cannot write the answer: %s",
+				   np_strerror((enum np_status)rc));
+		return;
+	}
+	http_reply_take(r, 200, content_type, text, len);
 }

@@ -2,8 +2,9 @@
  * dns_lookup.h - what the DNS handlers share: reading one query's
  * parameters (from a query string or a JSON object, with the same rules
  * and messages), running many queries at once as a group that finishes
- * when the last one does, and turning results into JSON (our native shape
- * and the Google/Cloudflare DNS JSON shape).
+ * when the last one does, and writing results as JSON (our native shape
+ * and the Google/Cloudflare DNS JSON shape) with the streaming writer of
+ * service/jsonw.h.
  *
  * Loop thread only.
  */
@@ -18,6 +19,7 @@
 #include <stddef.h>
 
 struct http_req;
+struct jsonw;
 struct worker;
 
 /* One validated query. */
@@ -33,11 +35,16 @@ struct dns_lookup {
 	unsigned tries;
 };
 
-/* Where parameters come from: a query string or one JSON object. */
+/*
+ * Where parameters come from: a query string, one JSON object, or a bare
+ * name (a batch item given as a string: the name is its only parameter).
+ */
 struct dns_params {
-	struct http_req *req;      /* query string when json is NULL */
+	struct http_req *req;      /* query string when json and name are NULL */
 	json_t *json;              /* borrowed */
-	const char *prefix;        /* for messages: "queries[3]." or "" */
+	const char *name;          /* borrowed */
+	const char *list;          /* messages name "list[index].key"; NULL: "key" */
+	size_t index;
 };
 
 /*
@@ -64,7 +71,9 @@ struct dns_result {
 	unsigned char *wire;       /* raw answer, kept only when asked */
 	size_t wire_len;
 	double rtt_ms;
-	char server[256];
+	const char *server;        /* the server(s) asked, as text; lives as long
+				    * as the group */
+	char *server_copy;         /* the group's, when server needed a copy */
 	const char *transport;
 	int tc_retried;
 	size_t message_size;
@@ -87,11 +96,35 @@ size_t dns_group_size(const struct dns_group *g);
 /* Cancels what is still in flight and frees. NULL-safe. */
 void dns_group_free(struct dns_group *g);
 
-/* Native JSON for one result: query, rcode, flags, sections, timing. */
-json_t *dns_result_json(const struct dns_lookup *q, const struct dns_result *res);
-/* The Google / Cloudflare DNS JSON API shape. */
-json_t *dns_result_google_json(const struct dns_lookup *q, const struct dns_result *res);
-/* JSON array of a section's records. */
-json_t *dns_rrs_json(const struct dns_rr *rrs, size_t n);
+/* The most bytes one answer document (a single result, a comparison, a
+ * batch) may have. A batch of ordinary answers is ~1 kB per name, so
+ * --dns-batch-max 1000 stays far below it; 1,000 answers of 64 kB over
+ * TCP would not, and get a 503 that says so, never a cut document. */
+#define DNS_REPLY_MAX ((size_t)64 << 20)
+
+/* Native JSON for one result, as one object value: query, timing,
+ * status, rcode, header, sections, EDNS, message size. All borrowed; a
+ * writer error (the cap) is left in w for dns_reply(). */
+void dns_result_write(struct jsonw *w, const struct dns_lookup *q, const struct dns_result *res);
+/* The Google / Cloudflare DNS JSON API shape, as one object value. */
+void dns_result_google_write(struct jsonw *w, const struct dns_lookup *q,
+			     const struct dns_result *res);
+
+#define DNS_OUTCOME_STATUS 0x1u     /* begin with "status": "ok" or "error" */
+#define DNS_OUTCOME_RCODE_CODE 0x2u /* "rcode_code" after "rcode" */
+/*
+ * A result's outcome as members of the object being written: "rcode"
+ * (its text) for an answer, "error": {"code", "message"} otherwise,
+ * after "status" and followed by "rcode_code" as flags ask. The native
+ * shape and /rdns's summaries share it.
+ */
+void dns_outcome_write(struct jsonw *w, const struct dns_result *res, unsigned flags);
+
+/*
+ * Answers 200 with w's document as content_type, or a 503 problem when
+ * the writer failed (past DNS_REPLY_MAX, out of memory) or w is NULL
+ * (jsonw_new failed). Takes w over (freed).
+ */
+void dns_reply(struct http_req *r, struct jsonw *w, const char *content_type);
 
 #endif

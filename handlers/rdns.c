@@ -2,14 +2,17 @@
  * rdns.c - GET /rdns?ip=: the seed's reverse lookup. Asks PTR for the
  * address's in-addr.arpa / ip6.arpa name; with confirm=1 it then resolves
  * each name found forward (A or AAAA) and says whether it maps back to the
- * address (forward-confirmed reverse DNS).
+ * address (forward-confirmed reverse DNS). Both steps' groups are kept
+ * until the answer, which is written in one go with service/jsonw.h.
  */
 #include "handlers.h"
 #include "dns_lookup.h"
 #include "http.h"
+#include "jsonw.h"
 #include "worker.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,20 +20,19 @@
 
 struct rdns_job {
 	struct http_req *req;
-	struct dns_group *group;
+	struct dns_group *ptr;      /* the PTR lookup, kept for the answer */
+	struct dns_group *fwd;      /* the forward lookups (confirm=1) */
 	struct dns_lookup base;     /* options shared by both steps */
 	char ip[INET6_ADDRSTRLEN];
 	int family;
 	unsigned char addr[16];
 	int confirm;
-	json_t *doc;                /* built after the PTR step */
-	json_t *names;              /* borrowed from doc */
 };
 
 static void job_free(struct rdns_job *j)
 {
-	dns_group_free(j->group);
-	json_decref(j->doc);
+	dns_group_free(j->ptr);
+	dns_group_free(j->fwd);
 	free(j);
 }
 
@@ -48,113 +50,141 @@ static int same_addr(const struct rdns_job *j, const char *text)
 	       memcmp(a, j->addr, j->family == AF_INET ? 4 : 16) == 0;
 }
 
+static uint16_t forward_type(const struct rdns_job *j)
+{
+	return j->family == AF_INET ? DNS_T_A : DNS_T_AAAA;
+}
+
+/* Does forward lookup i map back to the address? */
+static int confirmed(const struct rdns_job *j, size_t i)
+{
+	const struct dns_result *res = dns_group_result(j->fwd, i);
+
+	if (res->status != NP_OK)
+		return 0;
+	for (size_t k = 0; k < res->msg->n_answer; k++) {
+		const struct dns_rr *rr = &res->msg->answer[k];
+
+		if (rr->type == forward_type(j) && same_addr(j, rr->data))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * "confirmation": {"confirmed", "names": [{name, addresses, confirmed,
+ * rcode | error}]}, from the forward lookups when there were any, with
+ * an "error" when they could not start.
+ */
+static void confirmation_write(struct jsonw *w, const struct rdns_job *j, int start_failed)
+{
+	size_t n = j->fwd != NULL ? dns_group_size(j->fwd) : 0;
+	int any = 0;
+
+	for (size_t i = 0; i < n; i++)
+		any |= confirmed(j, i);
+	jsonw_key(w, "confirmation");
+	jsonw_object_begin(w);
+	jsonw_kbool(w, "confirmed", any);
+	jsonw_key(w, "names");
+	jsonw_array_begin(w);
+	for (size_t i = 0; i < n; i++) {
+		const struct dns_result *res = dns_group_result(j->fwd, i);
+
+		jsonw_object_begin(w);
+		jsonw_kstring(w, "name", dns_group_lookup(j->fwd, i)->name);
+		jsonw_key(w, "addresses");
+		jsonw_array_begin(w);
+		for (size_t k = 0; res->status == NP_OK && k < res->msg->n_answer; k++) {
+			if (res->msg->answer[k].type == forward_type(j))
+				jsonw_string(w, res->msg->answer[k].data);
+		}
+		jsonw_array_end(w);
+		jsonw_kbool(w, "confirmed", confirmed(j, i));
+		dns_outcome_write(w, res, 0);
+		jsonw_object_end(w);
+	}
+	jsonw_array_end(w);
+	if (start_failed) {
+		jsonw_key(w, "error");
+		jsonw_object_begin(w);
+		jsonw_kstring(w, "code", "out_of_memory");
+		jsonw_kstring(w, "message", "could not start the forward lookups");
+		jsonw_object_end(w);
+	}
+	jsonw_object_end(w);
+}
+
+/* Answers from both steps and frees the job. */
+static void answer(struct rdns_job *j, int fwd_start_failed)
+{
+	const struct dns_lookup *q = dns_group_lookup(j->ptr, 0);
+	const struct dns_result *res = dns_group_result(j->ptr, 0);
+	struct jsonw *w = jsonw_new(DNS_REPLY_MAX);
+
+	if (w != NULL) {
+		jsonw_object_begin(w);
+		jsonw_kstring(w, "ip", j->ip);
+		jsonw_kstring(w, "family", j->family == AF_INET ? "ipv4" : "ipv6");
+		jsonw_kstring(w, "ptr_name", q->name);
+		jsonw_key(w, "names");
+		jsonw_array_begin(w);
+		for (size_t i = 0; res->status == NP_OK && i < res->msg->n_answer; i++) {
+			if (res->msg->answer[i].type == DNS_T_PTR)
+				jsonw_string(w, res->msg->answer[i].data);
+		}
+		jsonw_array_end(w);
+		/* The lookup's outcome at the top, and the whole lookup (status,
+		 * rcode, sections, timing) beside. */
+		dns_outcome_write(w, res, DNS_OUTCOME_STATUS);
+		jsonw_key(w, "lookup");
+		dns_result_write(w, q, res);
+		if (j->confirm)
+			confirmation_write(w, j, fwd_start_failed);
+		jsonw_object_end(w);
+	}
+	dns_reply(j->req, w, "application/json"); /* w NULL: 503 out of memory */
+	job_free(j);
+}
+
 static void on_forward_done(struct dns_group *g, void *ud)
 {
-	struct rdns_job *j = ud;
-	json_t *list = json_array();
-	int any = 0;
-	uint16_t want = j->family == AF_INET ? DNS_T_A : DNS_T_AAAA;
-
-	for (size_t i = 0; i < dns_group_size(g); i++) {
-		const struct dns_result *res = dns_group_result(g, i);
-		json_t *addrs = json_array();
-		json_t *item;
-		int ok = 0;
-
-		if (res->status == NP_OK) {
-			for (size_t k = 0; k < res->msg->n_answer; k++) {
-				const struct dns_rr *rr = &res->msg->answer[k];
-
-				if (rr->type != want)
-					continue;
-				json_array_append_new(addrs, json_string(rr->data));
-				ok |= same_addr(j, rr->data);
-			}
-		}
-		item = json_pack("{s:s, s:o, s:b}", "name", dns_group_lookup(g, i)->name,
-				 "addresses", addrs, "confirmed", ok);
-		if (res->status != NP_OK) {
-			json_object_set_new(item, "error",
-					    json_pack("{s:s, s:s}", "code",
-						      np_status_code(res->status), "message",
-						      res->detail));
-		} else {
-			char rb[DNS_RCODE_TEXT_MAX];
-
-			json_object_set_new(item, "rcode",
-					    json_string(dns_rcode_to_text(res->msg->rcode, rb,
-									  sizeof(rb))));
-		}
-		any |= ok;
-		json_array_append_new(list, item);
-	}
-	json_object_set_new(j->doc, "confirmation",
-			    json_pack("{s:b, s:o}", "confirmed", any, "names", list));
-	http_reply_json(j->req, 200, json_incref(j->doc));
-	job_free(j);
+	(void)g; /* j->fwd */
+	answer(ud, 0);
 }
 
 static void on_ptr_done(struct dns_group *g, void *ud)
 {
 	struct rdns_job *j = ud;
 	const struct dns_result *res = dns_group_result(g, 0);
-	json_t *full = dns_result_json(dns_group_lookup(g, 0), res);
 	struct dns_lookup fwd[CONFIRM_MAX];
 	size_t nfwd = 0;
 
-	j->doc = json_pack("{s:s, s:s, s:s}", "ip", j->ip, "family",
-			   j->family == AF_INET ? "ipv4" : "ipv6", "ptr_name",
-			   dns_group_lookup(g, 0)->name);
-	j->names = json_array();
-	json_object_set_new(j->doc, "names", j->names);
-	/* Keep the whole lookup (status, rcode, sections, timing) beside. */
-	json_object_set(j->doc, "status", json_object_get(full, "status"));
-	if (json_object_get(full, "rcode") != NULL)
-		json_object_set(j->doc, "rcode", json_object_get(full, "rcode"));
-	if (json_object_get(full, "error") != NULL)
-		json_object_set(j->doc, "error", json_object_get(full, "error"));
-	json_object_set_new(j->doc, "lookup", full);
-	if (res->status == NP_OK) {
+	if (j->confirm && res->status == NP_OK) {
 		/* PTR records, whether direct or behind an RFC 2317 CNAME. */
-		for (size_t i = 0; i < res->msg->n_answer; i++) {
+		for (size_t i = 0; i < res->msg->n_answer && nfwd < CONFIRM_MAX; i++) {
 			const struct dns_rr *rr = &res->msg->answer[i];
 
-			if (rr->type != DNS_T_PTR)
+			if (rr->type != DNS_T_PTR || dns_name_validate(rr->data, NULL, 0) != NP_OK)
 				continue;
-			json_array_append_new(j->names, json_string(rr->data));
-			if (j->confirm && nfwd < CONFIRM_MAX &&
-			    dns_name_validate(rr->data, NULL, 0) == NP_OK) {
-				fwd[nfwd] = j->base;
-				snprintf(fwd[nfwd].name, sizeof(fwd[nfwd].name), "%s", rr->data);
-				fwd[nfwd].qtype = j->family == AF_INET ? DNS_T_A : DNS_T_AAAA;
-				nfwd++;
-			}
+			fwd[nfwd] = j->base;
+			snprintf(fwd[nfwd].name, sizeof(fwd[nfwd].name), "%s", rr->data);
+			fwd[nfwd].qtype = forward_type(j);
+			nfwd++;
 		}
 	}
-	dns_group_free(j->group);
-	j->group = NULL;
 	if (nfwd == 0) {
-		if (j->confirm)
-			json_object_set_new(j->doc, "confirmation",
-					    json_pack("{s:b, s:[]}", "confirmed", 0, "names"));
-		http_reply_json(j->req, 200, json_incref(j->doc));
-		job_free(j);
+		answer(j, 0);
 		return;
 	}
 	if (dns_group_start(http_req_worker(j->req), PROBE_RDNS, fwd, nfwd, 0, on_forward_done, j,
-			    &j->group) != NP_OK) {
-		json_object_set_new(j->doc, "confirmation",
-				    json_pack("{s:b, s:[], s:{s:s, s:s}}", "confirmed", 0, "names",
-					      "error", "code", "out_of_memory", "message",
-					      "could not start the forward lookups"));
-		http_reply_json(j->req, 200, json_incref(j->doc));
-		job_free(j);
-	}
+			    &j->fwd) != NP_OK)
+		answer(j, 1);
 }
 
 void handle_rdns(struct http_req *r)
 {
-	struct dns_params p = {.req = r, .json = NULL, .prefix = ""};
+	struct dns_params p = {.req = r};
 	const char *ip = http_req_query(r, "ip");
 	struct rdns_job *j;
 	char rev[DNS_REVERSE_TEXT_MAX];
@@ -195,7 +225,7 @@ void handle_rdns(struct http_req *r)
 		snprintf(q.name, sizeof(q.name), "%s.", rev);
 		q.qtype = DNS_T_PTR;
 		if (dns_group_start(http_req_worker(r), PROBE_RDNS, &q, 1, 0, on_ptr_done, j,
-				    &j->group) != NP_OK) {
+				    &j->ptr) != NP_OK) {
 			free(j);
 			http_reply_problem(r, 503, NULL, "cannot start the lookup");
 			return;

@@ -1,0 +1,92 @@
+/*
+ * jsonw.h - a streaming JSON writer: values go straight into one growing
+ * buffer, in order, with no tree in between. It is for large answers
+ * built from data we already hold (DNS results); parsing and small
+ * documents stay with jansson.
+ *
+ * The output is what jansson's json_dumps() prints with JSON_COMPACT |
+ * JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10) for the same values, byte
+ * for byte: no spaces, every string pure ASCII (non-ASCII code points as
+ * \uXXXX, above U+FFFF as a surrogate pair, uppercase hex), the short
+ * escapes \" \\ \b \f \n \r \t and \u00XX for the other control
+ * characters. Input that is not valid UTF-8 is never copied through: each
+ * maximal ill-formed subsequence (Unicode 15.0 section 3.9, as Python and
+ * browsers decode) becomes one \uFFFD.
+ *
+ * Commas and colons are placed by the writer. The buffer has a hard cap:
+ * a document that would pass it sets an error, never a bigger buffer.
+ * After the first error every call does nothing, so a caller writes a
+ * whole document and checks once, at jsonw_take().
+ *
+ * Not thread-safe; one writer per document.
+ */
+#ifndef NP_JSONW_H
+#define NP_JSONW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct jsonw;
+
+/* Containers may nest this deep; deeper is a usage error (NP_EINVAL). */
+#define JSONW_DEPTH_MAX 32
+
+/*
+ * A writer whose document may be at most `cap` bytes (NUL excluded).
+ * Nothing is allocated for the text until the first value. NULL when out
+ * of memory.
+ */
+struct jsonw *jsonw_new(size_t cap);
+/* Frees the writer and any text it still holds. NULL-safe. */
+void jsonw_free(struct jsonw *w);
+
+void jsonw_object_begin(struct jsonw *w);
+void jsonw_object_end(struct jsonw *w);
+void jsonw_array_begin(struct jsonw *w);
+void jsonw_array_end(struct jsonw *w);
+/* A member name inside an object; the next call writes its value. */
+void jsonw_key(struct jsonw *w, const char *key);
+
+/* s may be NULL: written as null. */
+void jsonw_string(struct jsonw *w, const char *s);
+/* len bytes of s, NUL bytes included (as \u0000). */
+void jsonw_string_len(struct jsonw *w, const char *s, size_t len);
+void jsonw_int(struct jsonw *w, int64_t v);
+void jsonw_uint(struct jsonw *w, uint64_t v);
+void jsonw_bool(struct jsonw *w, int v);
+void jsonw_null(struct jsonw *w);
+/*
+ * A real as jansson prints it with JSON_REAL_PRECISION(10): "%.10g", with
+ * ".0" added when that has neither '.' nor 'e', and the exponent without
+ * '+' or leading zeros (12.5, 3.0, 0.001, 1e-5, 1e20). NaN and infinities
+ * have no JSON form and are written as null.
+ */
+void jsonw_double(struct jsonw *w, double v);
+
+/* Key and value in one call. */
+void jsonw_kstring(struct jsonw *w, const char *key, const char *s);
+void jsonw_kint(struct jsonw *w, const char *key, int64_t v);
+void jsonw_kuint(struct jsonw *w, const char *key, uint64_t v);
+void jsonw_kbool(struct jsonw *w, const char *key, int v);
+void jsonw_kdouble(struct jsonw *w, const char *key, double v);
+
+/*
+ * NP_OK, or the first error: NP_ELIMIT when the document would pass the
+ * cap, NP_ENOMEM when the buffer could not grow, NP_EINVAL on misuse (a
+ * value where a key belongs, an end without its begin, a second top-level
+ * value, nesting deeper than JSONW_DEPTH_MAX).
+ */
+int jsonw_status(const struct jsonw *w);
+/* Bytes written so far. */
+size_t jsonw_len(const struct jsonw *w);
+
+/*
+ * Hands over the finished document: *out receives a malloc'd,
+ * NUL-terminated buffer (free() it) and *len its length without the NUL.
+ * Returns NP_OK, the writer's error, or NP_EINVAL when the document is
+ * not complete (no value yet, or a container still open); then *out is
+ * NULL. The writer is left empty either way and must still be freed.
+ */
+int jsonw_take(struct jsonw *w, char **out, size_t *len);
+
+#endif
