@@ -50,6 +50,9 @@ void http_req_on_cancel(struct http_req *r, http_cancel_cb cb, void *ud);
 /* Adds a header to the eventual response (copied). */
 void http_reply_header(struct http_req *r, const char *name, const char *value);
 
+/* Content types given to the http_reply_* calls must be static strings
+ * (literals): they are kept, not copied. */
+
 /* Answers with a JSON document; takes the reference to body. */
 void http_reply_json(struct http_req *r, unsigned status, json_t *body);
 /* The same with another JSON media type (e.g. application/dns-json). */
