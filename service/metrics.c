@@ -20,7 +20,7 @@
 #include <string.h>
 #include <time.h>
 
-static const unsigned status_codes[] = {200, 204, 400, 401, 403, 404, 405, 406, 413,
+static const unsigned status_codes[] = {200, 204, 400, 401, 403, 404, 405, 406, 413, 414,
 					415, 429, 499, 500, 503, 504, 0 /* other */};
 #define NSTATUS NP_ARRAY_LEN(status_codes)
 
