@@ -192,10 +192,15 @@ static int wants_google(struct http_req *r, const char *format, int *out)
 	return 0;
 }
 
-static void start(struct http_req *r, struct dns_job *j, const struct dns_lookup *qs, size_t n)
+/* Starts the job's group; with `owned`, qs (malloc'd) is the group's
+ * from here on, whatever happens. */
+static void start(struct http_req *r, struct dns_job *j, struct dns_lookup *qs, size_t n,
+		  int owned)
 {
-	int rc = dns_group_start(http_req_worker(r), PROBE_DNS, qs, n, 0, on_group_done, j,
-				 &j->group);
+	int rc = owned ? dns_group_start_owned(http_req_worker(r), PROBE_DNS, qs, n, 0,
+					       on_group_done, j, &j->group)
+		       : dns_group_start(http_req_worker(r), PROBE_DNS, qs, n, 0, on_group_done, j,
+					 &j->group);
 
 	if (rc != NP_OK) {
 		free(j);
@@ -272,7 +277,7 @@ static void dns_get(struct http_req *r)
 	j->req = r;
 	j->google = google;
 	j->mode = servers != NULL ? MODE_COMPARE : MODE_SINGLE;
-	start(r, j, qs, n);
+	start(r, j, qs, n, 0);
 }
 
 static void dns_post(struct http_req *r)
@@ -350,7 +355,8 @@ static void dns_post(struct http_req *r)
 	j->req = r;
 	j->google = google;
 	j->mode = MODE_BATCH;
-	start(r, j, qs, n);
+	start(r, j, qs, n, 1);
+	qs = NULL; /* the group's now */
 done:
 	free(qs);
 	json_decref(body);

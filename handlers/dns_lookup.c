@@ -191,6 +191,44 @@ int dns_server_check(struct http_req *r, const char *param_name, const char *tex
 	return 0;
 }
 
+/* Everything in *from but the name, which is the bulk of the struct. */
+static void lookup_copy_params(struct dns_lookup *q, const struct dns_lookup *from)
+{
+	q->qtype = from->qtype;
+	q->qclass = from->qclass;
+	q->flags = from->flags;
+	q->edns = from->edns;
+	memcpy(q->server, from->server, sizeof(q->server));
+	q->tcp = from->tcp;
+	q->timeout_ms = from->timeout_ms;
+	q->tries = from->tries;
+}
+
+/* The name, checked, with a trailing dot added; answers 400 when it is
+ * not a name we can ask for. */
+static int lookup_set_name(struct http_req *r, const struct dns_params *p, const char *name,
+			   struct dns_lookup *q)
+{
+	char why[160];
+	size_t n;
+
+	if (name == NULL || name[0] == '\0') {
+		bad_param(r, p, "name", "a name to look up is required");
+		return -1;
+	}
+	if (dns_name_validate(name, why, sizeof(why)) != NP_OK) {
+		bad_param(r, p, "name", why);
+		return -1;
+	}
+	/* Validated: at most 254 bytes, so the dot always fits. */
+	n = strlen(name);
+	memcpy(q->name, name, n);
+	if (name[n - 1] != '.')
+		q->name[n++] = '.';
+	q->name[n] = '\0';
+	return 0;
+}
+
 int dns_lookup_read(struct http_req *r, const struct dns_params *p,
 		    const struct dns_lookup *defaults, int need_name, struct dns_lookup *q)
 {
@@ -198,10 +236,34 @@ int dns_lookup_read(struct http_req *r, const struct dns_params *p,
 	const char *name, *type, *cls, *server, *transport;
 	char why[160];
 	int rd, cd, ad, dnssec, edns;
-	size_t n;
 
+	if (defaults != NULL && p->name != NULL && need_name) {
+		/*
+		 * A batch item given as a bare name: every other parameter is
+		 * the default, so the checks below come down to the name and
+		 * these two (which the defaults passed already).
+		 */
+		lookup_copy_params(q, defaults);
+		if (lookup_set_name(r, p, p->name, q) != 0)
+			return -1;
+		if (q->qtype == DNS_T_OPT || q->qtype == DNS_T_AXFR || q->qtype == DNS_T_IXFR) {
+			bad_param(r, p, "type", "OPT, AXFR and IXFR cannot be asked this way");
+			return -1;
+		}
+		if ((q->flags & DNS_Q_DO) && !q->edns) {
+			bad_param(r, p, "do", "the DO bit travels in EDNS: do=1 needs edns=1");
+			return -1;
+		}
+		q->flags &= DNS_Q_RD | DNS_Q_CD | DNS_Q_AD | DNS_Q_DO;
+		return 0;
+	}
 	if (defaults != NULL) {
-		*q = *defaults;
+		/* The name only when the caller keeps it (need_name 0). */
+		size_t n = need_name ? 0 : strnlen(defaults->name, sizeof(q->name) - 1);
+
+		lookup_copy_params(q, defaults);
+		memcpy(q->name, defaults->name, n);
+		q->name[n] = '\0';
 	} else {
 		memset(q, 0, sizeof(*q));
 		q->qtype = DNS_T_A;
@@ -215,22 +277,8 @@ int dns_lookup_read(struct http_req *r, const struct dns_params *p,
 	    read_text(r, p, "class", &cls) || read_text(r, p, "server", &server) ||
 	    read_text(r, p, "transport", &transport))
 		return -1;
-	if (need_name) {
-		if (name == NULL || name[0] == '\0') {
-			bad_param(r, p, "name", "a name to look up is required");
-			return -1;
-		}
-		if (dns_name_validate(name, why, sizeof(why)) != NP_OK) {
-			bad_param(r, p, "name", why);
-			return -1;
-		}
-		/* Validated: at most 254 bytes, so the dot always fits. */
-		n = strlen(name);
-		memcpy(q->name, name, n);
-		if (name[n - 1] != '.')
-			q->name[n++] = '.';
-		q->name[n] = '\0';
-	}
+	if (need_name && lookup_set_name(r, p, name, q) != 0)
+		return -1;
 	if (type != NULL && parse_code(type, dns_type_from_text, &q->qtype) != 0) {
 		snprintf(why, sizeof(why),
 			 "'%.40s' is not a record type (a name like MX, TYPE65400, or a number)",
@@ -377,29 +425,48 @@ static void on_finish(void *ud)
 int dns_group_start(struct worker *w, enum metrics_probe kind, const struct dns_lookup *lookups,
 		    size_t n, int keep_wire, dns_group_cb cb, void *ud, struct dns_group **out)
 {
-	struct dns_group *g;
+	struct dns_lookup *copy;
 
 	*out = NULL;
 	if (n == 0)
 		return NP_EINVAL;
-	g = calloc(1, sizeof(*g));
-	if (g == NULL)
+	copy = malloc(n * sizeof(*copy));
+	if (copy == NULL)
 		return NP_ENOMEM;
+	memcpy(copy, lookups, n * sizeof(*lookups));
+	return dns_group_start_owned(w, kind, copy, n, keep_wire, cb, ud, out);
+}
+
+int dns_group_start_owned(struct worker *w, enum metrics_probe kind, struct dns_lookup *lookups,
+			  size_t n, int keep_wire, dns_group_cb cb, void *ud,
+			  struct dns_group **out)
+{
+	struct dns_group *g;
+
+	*out = NULL;
+	if (n == 0) {
+		free(lookups);
+		return NP_EINVAL;
+	}
+	g = calloc(1, sizeof(*g));
+	if (g == NULL) {
+		free(lookups);
+		return NP_ENOMEM;
+	}
 	g->w = w;
 	g->kind = kind;
 	g->n = n;
 	g->keep_wire = keep_wire;
 	g->cb = cb;
 	g->ud = ud;
-	g->lookups = malloc(n * sizeof(*g->lookups));
+	g->lookups = lookups;
 	g->results = calloc(n, sizeof(*g->results));
 	g->items = calloc(n, sizeof(*g->items));
-	if (g->lookups == NULL || g->results == NULL || g->items == NULL ||
+	if (g->results == NULL || g->items == NULL ||
 	    loop_timer_new(worker_loop(w), on_finish, g, &g->finish) != NP_OK) {
 		dns_group_free(g);
 		return NP_ENOMEM;
 	}
-	memcpy(g->lookups, lookups, n * sizeof(*lookups));
 	g->remaining = n;
 	g->starting = 1;
 	for (size_t i = 0; i < n; i++) {
@@ -487,37 +554,37 @@ void dns_group_free(struct dns_group *g)
 /* The mnemonic, or the RFC 3597 form ("TYPE65400") that *_to_text()
  * formats only when there is none: most types have one, and this is
  * written several times per record. */
-static void type_write(struct jsonw *w, const char *key, uint16_t type)
+static void type_write(struct jsonw *w, uint16_t type)
 {
 	char buf[DNS_TYPE_TEXT_MAX];
 	const char *name = dns_type_name(type);
 
-	jsonw_kstring(w, key, name != NULL ? name : dns_type_to_text(type, buf, sizeof(buf)));
+	JSONW_KSTRING(w, "type", name != NULL ? name : dns_type_to_text(type, buf, sizeof(buf)));
 }
 
-static void class_write(struct jsonw *w, const char *key, uint16_t cls)
+static void class_write(struct jsonw *w, uint16_t cls)
 {
 	char buf[DNS_CLASS_TEXT_MAX];
 	const char *name = dns_class_name(cls);
 
-	jsonw_kstring(w, key, name != NULL ? name : dns_class_to_text(cls, buf, sizeof(buf)));
+	JSONW_KSTRING(w, "class", name != NULL ? name : dns_class_to_text(cls, buf, sizeof(buf)));
 }
 
 /* A section's records: [{name, type, type_code, class, ttl, data}]. */
 static void rrs_write(struct jsonw *w, const char *key, const struct dns_rr *rrs, size_t n)
 {
-	jsonw_key(w, key);
+	jsonw_key_plain(w, key, strlen(key));
 	jsonw_array_begin(w);
 	for (size_t i = 0; i < n; i++) {
 		const struct dns_rr *rr = &rrs[i];
 
 		jsonw_object_begin(w);
-		jsonw_kstring(w, "name", rr->name);
-		type_write(w, "type", rr->type);
-		jsonw_kuint(w, "type_code", rr->type);
-		class_write(w, "class", rr->rclass);
-		jsonw_kuint(w, "ttl", rr->ttl);
-		jsonw_kstring(w, "data", rr->data);
+		JSONW_KSTRING(w, "name", rr->name);
+		type_write(w, rr->type);
+		JSONW_KUINT(w, "type_code", rr->type);
+		class_write(w, rr->rclass);
+		JSONW_KUINT(w, "ttl", rr->ttl);
+		JSONW_KSTRING(w, "data", rr->data);
 		jsonw_object_end(w);
 	}
 	jsonw_array_end(w);
@@ -526,21 +593,21 @@ static void rrs_write(struct jsonw *w, const char *key, const struct dns_rr *rrs
 /* The query as asked: the echo of every parameter. */
 static void query_write(struct jsonw *w, const struct dns_lookup *q, const struct dns_result *res)
 {
-	jsonw_key(w, "query");
+	JSONW_KEY(w, "query");
 	jsonw_object_begin(w);
-	jsonw_kstring(w, "name", q->name);
-	type_write(w, "type", q->qtype);
-	jsonw_kuint(w, "type_code", q->qtype);
-	class_write(w, "class", q->qclass);
-	jsonw_kstring(w, "server", res->server);
-	jsonw_kstring(w, "transport", res->transport);
-	jsonw_kbool(w, "rd", (q->flags & DNS_Q_RD) != 0);
-	jsonw_kbool(w, "cd", (q->flags & DNS_Q_CD) != 0);
-	jsonw_kbool(w, "ad", (q->flags & DNS_Q_AD) != 0);
-	jsonw_kbool(w, "do", (q->flags & DNS_Q_DO) != 0);
-	jsonw_kbool(w, "edns", q->edns);
-	jsonw_kuint(w, "timeout_ms", q->timeout_ms);
-	jsonw_kuint(w, "tries", q->tries);
+	JSONW_KSTRING(w, "name", q->name);
+	type_write(w, q->qtype);
+	JSONW_KUINT(w, "type_code", q->qtype);
+	class_write(w, q->qclass);
+	JSONW_KSTRING(w, "server", res->server);
+	JSONW_KSTRING(w, "transport", res->transport);
+	JSONW_KBOOL(w, "rd", (q->flags & DNS_Q_RD) != 0);
+	JSONW_KBOOL(w, "cd", (q->flags & DNS_Q_CD) != 0);
+	JSONW_KBOOL(w, "ad", (q->flags & DNS_Q_AD) != 0);
+	JSONW_KBOOL(w, "do", (q->flags & DNS_Q_DO) != 0);
+	JSONW_KBOOL(w, "edns", q->edns);
+	JSONW_KUINT(w, "timeout_ms", q->timeout_ms);
+	JSONW_KUINT(w, "tries", q->tries);
 	jsonw_object_end(w);
 }
 
@@ -561,11 +628,11 @@ void dns_outcome_write(struct jsonw *w, const struct dns_result *res, unsigned f
 {
 	if (!answered(res)) {
 		if (flags & DNS_OUTCOME_STATUS)
-			jsonw_kstring(w, "status", "error");
-		jsonw_key(w, "error");
+			JSONW_KSTRING(w, "status", "error");
+		JSONW_KEY(w, "error");
 		jsonw_object_begin(w);
-		jsonw_kstring(w, "code", np_status_code(res->status));
-		jsonw_kstring(w, "message", res->detail);
+		JSONW_KSTRING(w, "code", np_status_code(res->status));
+		JSONW_KSTRING(w, "message", res->detail);
 		jsonw_object_end(w);
 		return;
 	}
@@ -575,11 +642,11 @@ void dns_outcome_write(struct jsonw *w, const struct dns_result *res, unsigned f
 		const char *name = dns_rcode_name(rcode);
 
 		if (flags & DNS_OUTCOME_STATUS)
-			jsonw_kstring(w, "status", "ok");
-		jsonw_kstring(w, "rcode",
+			JSONW_KSTRING(w, "status", "ok");
+		JSONW_KSTRING(w, "rcode",
 			      name != NULL ? name : dns_rcode_to_text(rcode, rbuf, sizeof(rbuf)));
 		if (flags & DNS_OUTCOME_RCODE_CODE)
-			jsonw_kuint(w, "rcode_code", rcode);
+			JSONW_KUINT(w, "rcode_code", rcode);
 	}
 }
 
@@ -589,7 +656,7 @@ void dns_result_write(struct jsonw *w, const struct dns_lookup *q, const struct 
 
 	jsonw_object_begin(w);
 	query_write(w, q, res);
-	jsonw_key(w, "timing");
+	JSONW_KEY(w, "timing");
 	jsonw_object_begin(w);
 	/* Microsecond precision, as the API promises. */
 	jsonw_kdouble(w, "total_ms", (double)(long long)(res->rtt_ms * 1000.0 + 0.5) / 1000.0);
@@ -599,27 +666,27 @@ void dns_result_write(struct jsonw *w, const struct dns_lookup *q, const struct 
 		jsonw_object_end(w);
 		return;
 	}
-	jsonw_kuint(w, "id", m->id);
-	jsonw_kstring(w, "opcode", opcode_name(m->opcode));
-	jsonw_key(w, "flags");
+	JSONW_KUINT(w, "id", m->id);
+	JSONW_KSTRING(w, "opcode", opcode_name(m->opcode));
+	JSONW_KEY(w, "flags");
 	jsonw_object_begin(w);
-	jsonw_kbool(w, "qr", m->qr);
-	jsonw_kbool(w, "aa", m->aa);
-	jsonw_kbool(w, "tc", m->tc);
-	jsonw_kbool(w, "rd", m->rd);
-	jsonw_kbool(w, "ra", m->ra);
-	jsonw_kbool(w, "ad", m->ad);
-	jsonw_kbool(w, "cd", m->cd);
+	JSONW_KBOOL(w, "qr", m->qr);
+	JSONW_KBOOL(w, "aa", m->aa);
+	JSONW_KBOOL(w, "tc", m->tc);
+	JSONW_KBOOL(w, "rd", m->rd);
+	JSONW_KBOOL(w, "ra", m->ra);
+	JSONW_KBOOL(w, "ad", m->ad);
+	JSONW_KBOOL(w, "cd", m->cd);
 	jsonw_object_end(w);
-	jsonw_kbool(w, "tc_retried_over_tcp", res->tc_retried);
-	jsonw_key(w, "question");
+	JSONW_KBOOL(w, "tc_retried_over_tcp", res->tc_retried);
+	JSONW_KEY(w, "question");
 	jsonw_array_begin(w);
 	for (size_t i = 0; i < m->n_question; i++) {
 		jsonw_object_begin(w);
-		jsonw_kstring(w, "name", m->question[i].name);
-		type_write(w, "type", m->question[i].type);
-		jsonw_kuint(w, "type_code", m->question[i].type);
-		class_write(w, "class", m->question[i].qclass);
+		JSONW_KSTRING(w, "name", m->question[i].name);
+		type_write(w, m->question[i].type);
+		JSONW_KUINT(w, "type_code", m->question[i].type);
+		class_write(w, m->question[i].qclass);
 		jsonw_object_end(w);
 	}
 	jsonw_array_end(w);
@@ -627,23 +694,23 @@ void dns_result_write(struct jsonw *w, const struct dns_lookup *q, const struct 
 	rrs_write(w, "authority", m->authority, m->n_authority);
 	rrs_write(w, "additional", m->additional, m->n_additional);
 	if (m->edns.present) {
-		jsonw_key(w, "edns");
+		JSONW_KEY(w, "edns");
 		jsonw_object_begin(w);
-		jsonw_kuint(w, "udp_size", m->edns.udp_size);
-		jsonw_kuint(w, "version", m->edns.version);
-		jsonw_kbool(w, "do", m->edns.dnssec_ok);
-		jsonw_key(w, "options");
+		JSONW_KUINT(w, "udp_size", m->edns.udp_size);
+		JSONW_KUINT(w, "version", m->edns.version);
+		JSONW_KBOOL(w, "do", m->edns.dnssec_ok);
+		JSONW_KEY(w, "options");
 		jsonw_array_begin(w);
 		for (size_t i = 0; i < m->edns.n_options; i++) {
 			jsonw_object_begin(w);
-			jsonw_kuint(w, "code", m->edns.options[i].code);
-			jsonw_kstring(w, "data_hex", m->edns.options[i].hex);
+			JSONW_KUINT(w, "code", m->edns.options[i].code);
+			JSONW_KSTRING(w, "data_hex", m->edns.options[i].hex);
 			jsonw_object_end(w);
 		}
 		jsonw_array_end(w);
 		jsonw_object_end(w);
 	}
-	jsonw_kuint(w, "message_size", res->message_size);
+	JSONW_KUINT(w, "message_size", res->message_size);
 	jsonw_object_end(w);
 }
 
@@ -654,14 +721,14 @@ static void google_rrs_write(struct jsonw *w, const char *key, const struct dns_
 	/* Google omits empty sections. */
 	if (n == 0)
 		return;
-	jsonw_key(w, key);
+	jsonw_key_plain(w, key, strlen(key));
 	jsonw_array_begin(w);
 	for (size_t i = 0; i < n; i++) {
 		jsonw_object_begin(w);
-		jsonw_kstring(w, "name", rrs[i].name);
-		jsonw_kuint(w, "type", rrs[i].type);
-		jsonw_kuint(w, "TTL", rrs[i].ttl);
-		jsonw_kstring(w, "data", rrs[i].data);
+		JSONW_KSTRING(w, "name", rrs[i].name);
+		JSONW_KUINT(w, "type", rrs[i].type);
+		JSONW_KUINT(w, "TTL", rrs[i].ttl);
+		JSONW_KSTRING(w, "data", rrs[i].data);
 		jsonw_object_end(w);
 	}
 	jsonw_array_end(w);
@@ -670,12 +737,12 @@ static void google_rrs_write(struct jsonw *w, const char *key, const struct dns_
 static void google_flags_write(struct jsonw *w, unsigned status, int tc, int rd, int ra, int ad,
 			       int cd)
 {
-	jsonw_kuint(w, "Status", status);
-	jsonw_kbool(w, "TC", tc);
-	jsonw_kbool(w, "RD", rd);
-	jsonw_kbool(w, "RA", ra);
-	jsonw_kbool(w, "AD", ad);
-	jsonw_kbool(w, "CD", cd);
+	JSONW_KUINT(w, "Status", status);
+	JSONW_KBOOL(w, "TC", tc);
+	JSONW_KBOOL(w, "RD", rd);
+	JSONW_KBOOL(w, "RA", ra);
+	JSONW_KBOOL(w, "AD", ad);
+	JSONW_KBOOL(w, "CD", cd);
 }
 
 void dns_result_google_write(struct jsonw *w, const struct dns_lookup *q,
@@ -690,26 +757,26 @@ void dns_result_google_write(struct jsonw *w, const struct dns_lookup *q,
 		/* Google answers SERVFAIL with a comment when upstream fails. */
 		google_flags_write(w, DNS_R_SERVFAIL, 0, (q->flags & DNS_Q_RD) != 0, 0, 0,
 				   (q->flags & DNS_Q_CD) != 0);
-		jsonw_key(w, "Question");
+		JSONW_KEY(w, "Question");
 		jsonw_array_begin(w);
 		jsonw_object_begin(w);
-		jsonw_kstring(w, "name", q->name);
-		jsonw_kuint(w, "type", q->qtype);
+		JSONW_KSTRING(w, "name", q->name);
+		JSONW_KUINT(w, "type", q->qtype);
 		jsonw_object_end(w);
 		jsonw_array_end(w);
 		snprintf(comment, sizeof(comment), "%s: %s (server %s)",
 			 np_status_code(res->status), res->detail, res->server);
-		jsonw_kstring(w, "Comment", comment);
+		JSONW_KSTRING(w, "Comment", comment);
 		jsonw_object_end(w);
 		return;
 	}
 	google_flags_write(w, m->rcode, m->tc, m->rd, m->ra, m->ad, m->cd);
-	jsonw_key(w, "Question");
+	JSONW_KEY(w, "Question");
 	jsonw_array_begin(w);
 	for (size_t i = 0; i < m->n_question; i++) {
 		jsonw_object_begin(w);
-		jsonw_kstring(w, "name", m->question[i].name);
-		jsonw_kuint(w, "type", m->question[i].type);
+		JSONW_KSTRING(w, "name", m->question[i].name);
+		JSONW_KUINT(w, "type", m->question[i].type);
 		jsonw_object_end(w);
 	}
 	jsonw_array_end(w);
@@ -718,7 +785,7 @@ void dns_result_google_write(struct jsonw *w, const struct dns_lookup *q,
 	google_rrs_write(w, "Additional", m->additional, m->n_additional);
 	snprintf(comment, sizeof(comment), "Response from %s over %s%s.", res->server,
 		 res->transport, res->tc_retried ? " (UDP answer was truncated)" : "");
-	jsonw_kstring(w, "Comment", comment);
+	JSONW_KSTRING(w, "Comment", comment);
 	jsonw_object_end(w);
 }
 

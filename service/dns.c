@@ -40,7 +40,11 @@ struct chan_sock {
 struct dns_channel {
 	struct dns_resolver *res;
 	ares_channel ch;
-	char key[320];
+	/* What chan_get() matches on: the server list asked for ("" for
+	 * the defaults), transport and timing. */
+	char key_servers[320];
+	unsigned key_timeout_ms;
+	unsigned key_tries;
 	char servers[256];       /* as reported to callers */
 	int tcp;
 	unsigned pending;        /* queries c-ares still holds */
@@ -207,7 +211,7 @@ static int per_try_ms(unsigned budget_ms, unsigned tries)
 	return (int)(t < 1 ? 1 : t);
 }
 
-static int chan_new(struct dns_resolver *r, const char *key, const char *servers_csv, int tcp,
+static int chan_new(struct dns_resolver *r, const char *servers_csv, int tcp,
 		    unsigned timeout_ms, unsigned tries, struct dns_channel **out)
 {
 	struct ares_options opts;
@@ -220,7 +224,9 @@ static int chan_new(struct dns_resolver *r, const char *key, const char *servers
 		return NP_ENOMEM;
 	c->res = r;
 	c->tcp = tcp;
-	snprintf(c->key, sizeof(c->key), "%s", key);
+	snprintf(c->key_servers, sizeof(c->key_servers), "%s", servers_csv ? servers_csv : "");
+	c->key_timeout_ms = timeout_ms;
+	c->key_tries = tries;
 	if (loop_timer_new(r->loop, on_chan_timer, c, &c->timer) != NP_OK)
 		goto fail;
 	memset(&opts, 0, sizeof(opts));
@@ -251,15 +257,16 @@ fail:
 static int chan_get(struct dns_resolver *r, const char *servers_csv, int tcp,
 		    unsigned timeout_ms, unsigned tries, struct dns_channel **out)
 {
-	char key[320];
+	const char *csv = servers_csv ? servers_csv : "";
 	struct dns_channel **pp, **victim = NULL;
 	int rc;
 
 	*out = NULL;
-	snprintf(key, sizeof(key), "%s|%d|%u|%u", servers_csv ? servers_csv : "", tcp, timeout_ms,
-		 tries);
 	for (pp = &r->channels; *pp != NULL; pp = &(*pp)->next) {
-		if (strcmp((*pp)->key, key) == 0) {
+		const struct dns_channel *c = *pp;
+
+		if (c->tcp == tcp && c->key_timeout_ms == timeout_ms && c->key_tries == tries &&
+		    strcmp(c->key_servers, csv) == 0) {
 			*out = *pp;
 			(*pp)->last_use_ms = loop_now_ms(r->loop);
 			return NP_OK;
@@ -278,7 +285,7 @@ static int chan_get(struct dns_resolver *r, const char *servers_csv, int tcp,
 		r->nchannels--;
 		chan_free(v);
 	}
-	rc = chan_new(r, key, servers_csv, tcp, timeout_ms, tries, out);
+	rc = chan_new(r, servers_csv, tcp, timeout_ms, tries, out);
 	if (rc != NP_OK)
 		return rc;
 	(*out)->last_use_ms = loop_now_ms(r->loop);

@@ -271,9 +271,28 @@ static void put_time32(struct dns_wire_text *t, uint32_t v)
 			(unsigned)(secs / 3600), (unsigned)(secs / 60 % 60), (unsigned)(secs % 60));
 }
 
+/* Decimal digits of v (< 1000), no leading zeros; returns the end. */
+static char *put_dec8(char *out, unsigned v)
+{
+	if (v >= 100)
+		*out++ = (char)('0' + v / 100);
+	if (v >= 10)
+		*out++ = (char)('0' + v / 10 % 10);
+	*out++ = (char)('0' + v % 10);
+	return out;
+}
+
+/* "%u.%u.%u.%u", without printf: every A record goes through here. */
 static void put_ip4(struct dns_wire_text *t, const unsigned char *p)
 {
-	dns_wire_printf(t, "%u.%u.%u.%u", p[0], p[1], p[2], p[3]);
+	char buf[16], *out = buf;
+
+	for (int i = 0; i < 4; i++) {
+		if (i > 0)
+			*out++ = '.';
+		out = put_dec8(out, p[i]);
+	}
+	dns_wire_putn(t, buf, (size_t)(out - buf));
 }
 
 static void put_ip6(struct dns_wire_text *t, const unsigned char *p)

@@ -19,6 +19,7 @@
 
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -390,12 +391,32 @@ static void set_why(char *why, size_t whylen, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* How put_label() writes a byte: 0 as it is, 1 behind a backslash, 2 as \DDD. */
+static const unsigned char label_class[256] = {
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 0, 1, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0,
+	1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
 /*
  * One label as BIND's dns_name_totext() writes it: the characters that
  * mean something in master files behind a backslash, bytes outside the
  * printable range as \DDD.
  */
-static void put_label(struct dns_wire_text *t, const unsigned char *p, size_t n)
+static void put_label_slow(struct dns_wire_text *t, const unsigned char *p, size_t n)
 {
 	size_t i;
 
@@ -422,6 +443,47 @@ static void put_label(struct dns_wire_text *t, const unsigned char *p, size_t n)
 			break;
 		}
 	}
+}
+
+/*
+ * The label and the dot after it. When its worst case (4 bytes per byte)
+ * fits under the arena's cap, room is made once and the bytes are
+ * written straight in; near the cap, piece by piece as before, so that
+ * the cap refuses exactly the names that do not fit.
+ */
+static void put_label(struct dns_wire_text *t, const unsigned char *p, size_t n)
+{
+	char *out;
+	size_t i;
+
+	if (t->status != NP_OK || 4 * n + 1 > t->max - t->len ||
+	    (4 * n + 1 > t->cap - t->len && text_reserve(t, 4 * n + 1) != 0)) {
+		put_label_slow(t, p, n);
+		dns_wire_putc(t, '.');
+		return;
+	}
+	out = t->buf + t->len;
+	for (i = 0; i < n; i++) {
+		unsigned char c = p[i];
+
+		switch (label_class[c]) {
+		case 0:
+			*out++ = (char)c;
+			break;
+		case 1:
+			*out++ = '\\';
+			*out++ = (char)c;
+			break;
+		default:
+			*out++ = '\\';
+			*out++ = (char)('0' + c / 100);
+			*out++ = (char)('0' + c / 10 % 10);
+			*out++ = (char)('0' + c % 10);
+			break;
+		}
+	}
+	*out++ = '.';
+	t->len = (size_t)(out - t->buf);
 }
 
 int dns_wire_name(const unsigned char *msg, size_t limit, size_t pos, size_t *next,
@@ -490,7 +552,6 @@ int dns_wire_name(const unsigned char *msg, size_t limit, size_t pos, size_t *ne
 			return -1;
 		}
 		put_label(t, msg + cur + 1, c);
-		dns_wire_putc(t, '.');
 		cur += 1 + c;
 	}
 	if (wirelen == 1)
@@ -514,10 +575,53 @@ static int verr(char *err, size_t errlen, const char *fmt, ...)
 	return NP_EINVAL;
 }
 
+/* Letters, digits, '-' and '_': what a label may hold (a table: every
+ * byte of every name asked for is checked, twice). */
+static const unsigned char name_chars[256] = {
+	['-'] = 1, ['_'] = 1,
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+	['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+	['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+	['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+	['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+	['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+	['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+	['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
+
 static int is_name_char(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == '_';
+	return name_chars[(unsigned char)c];
+}
+
+/*
+ * The common case in one pass: labels of 1-63 letters, digits, '-' and
+ * '_', at most 253 bytes without the final dot. 0 for anything else
+ * (also for names that are fine, with a wildcard): the full check below
+ * then finds which rule, if any, is broken, and says so.
+ */
+static int name_plain_ok(const char *name, size_t len)
+{
+	size_t i, start = 0;
+
+	if (name[len - 1] == '.')
+		len--;
+	if (len == 0 || len > 253)
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c == '.') {
+			if (i == start || i - start > 63)
+				return 0;
+			start = i + 1;
+		} else if (!name_chars[c]) {
+			return 0;
+		}
+	}
+	return len - start > 0 && len - start <= 63;
 }
 
 int dns_name_validate(const char *name, char *err, size_t errlen)
@@ -532,7 +636,7 @@ int dns_name_validate(const char *name, char *err, size_t errlen)
 	len = strlen(name);
 	if (len == 0)
 		return verr(err, errlen, "the name is empty");
-	if (strcmp(name, ".") == 0)
+	if (strcmp(name, ".") == 0 || name_plain_ok(name, len))
 		return NP_OK;
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)name[i];
@@ -676,7 +780,12 @@ int dns_query_build(const char *name, uint16_t qtype, uint16_t qclass, uint16_t 
 
 /* ---- the parser ---- */
 
-/* What the caller sees is the dns_msg; the rest is ours. */
+/*
+ * What the caller sees is the dns_msg; the rest is ours. The questions
+ * and records live in the same allocation, behind the block: one
+ * allocation for the block, one for the text arena (and one for EDNS
+ * options when there are any).
+ */
 struct msg_block {
 	struct dns_msg m; /* first, so dns_msg_free() can find the block */
 	char *arena;
@@ -686,6 +795,11 @@ struct msg_block {
 };
 
 enum section { SEC_ANSWER, SEC_AUTHORITY, SEC_ADDITIONAL };
+
+#define WHERE_QUESTION 3
+#define WHERE_NONE (-1)
+/* Slots for this many strings live in the parser; more are allocated. */
+#define SLOTS_SMALL 64
 
 static const char *const section_names[] = {"answer", "authority", "additional"};
 
@@ -701,9 +815,13 @@ struct parser {
 	size_t *slots;
 	size_t n_slots;
 	size_t n_rrs;   /* records stored so far (not the OPT) */
-	char where[48]; /* "answer record 3", for messages */
+	/* What is being read, for messages: a section, WHERE_QUESTION or
+	 * WHERE_NONE, and which one of them, counted from 1. */
+	int where_sec;
+	unsigned where_i;
 	char *err;
 	size_t errlen;
+	size_t slots_small[SLOTS_SMALL]; /* last: not cleared before a parse */
 };
 
 static int fail(struct parser *p, int status, const char *fmt, ...)
@@ -716,8 +834,12 @@ static int fail(struct parser *p, int status, const char *fmt, ...)
 
 	if (p->err == NULL || p->errlen == 0)
 		return status;
-	if (p->where[0] != '\0')
-		n = snprintf(p->err, p->errlen, "%s: ", p->where);
+	/* "answer record 3: ", formatted only now that it is needed. */
+	if (p->where_sec == WHERE_QUESTION)
+		n = snprintf(p->err, p->errlen, "question %u: ", p->where_i);
+	else if (p->where_sec >= SEC_ANSWER && p->where_sec <= SEC_ADDITIONAL)
+		n = snprintf(p->err, p->errlen, "%s record %u: ", section_names[p->where_sec],
+			     p->where_i);
 	if (n < 0 || (size_t)n >= p->errlen)
 		return status;
 	va_start(ap, fmt);
@@ -729,7 +851,7 @@ static int fail(struct parser *p, int status, const char *fmt, ...)
 /* The arena's failure, if any, as a status and a message. */
 static int text_failed(struct parser *p)
 {
-	p->where[0] = '\0';
+	p->where_sec = WHERE_NONE;
 	if (p->text.status == NP_ELIMIT)
 		return fail(p, NP_ELIMIT,
 			    "the message's text form is larger than the limit of %zu bytes",
@@ -797,13 +919,22 @@ static int read_options(struct parser *p, size_t rdoff, size_t rdlen)
 		return NP_OK;
 
 	e->options = calloc(count, sizeof(*e->options));
-	nslots = realloc(p->slots, (p->n_slots + count) * sizeof(*p->slots));
-	if (e->options == NULL || nslots == NULL) {
-		if (nslots != NULL)
-			p->slots = nslots;
+	if (e->options == NULL)
 		return fail(p, NP_ENOMEM, "out of memory");
+	if (p->slots == p->slots_small) {
+		if (p->n_slots + count > SLOTS_SMALL) {
+			nslots = malloc((p->n_slots + count) * sizeof(*p->slots));
+			if (nslots == NULL)
+				return fail(p, NP_ENOMEM, "out of memory");
+			memcpy(nslots, p->slots, p->n_slots * sizeof(*p->slots));
+			p->slots = nslots;
+		}
+	} else {
+		nslots = realloc(p->slots, (p->n_slots + count) * sizeof(*p->slots));
+		if (nslots == NULL)
+			return fail(p, NP_ENOMEM, "out of memory");
+		p->slots = nslots;
 	}
-	p->slots = nslots;
 	for (pos = 0, i = 0; i < count; i++) {
 		size_t olen = get16(o + pos + 2);
 
@@ -959,28 +1090,39 @@ static int parse_header(struct parser *p)
 	return NP_OK;
 }
 
+/* Sizes are rounded up to this, so that what follows is aligned. */
+#define BLOCK_ALIGN 16
+#define ALIGN_UP(n) (((n) + (BLOCK_ALIGN - 1)) & ~(size_t)(BLOCK_ALIGN - 1))
+
+/*
+ * The block with room for the questions and records behind it, replacing
+ * the header-only one the parser read into (*p->b, on the stack).
+ */
 static int alloc_parts(struct parser *p)
 {
-	struct msg_block *b = p->b;
-	struct dns_msg *m = &b->m;
-	size_t nrr = (size_t)m->ancount + m->nscount + m->arcount;
+	struct msg_block *b;
+	const struct dns_msg *h = &p->b->m;
+	size_t nrr = (size_t)h->ancount + h->nscount + h->arcount;
+	size_t qoff = ALIGN_UP(sizeof(*b));
+	size_t roff = qoff + ALIGN_UP((size_t)h->qdcount * sizeof(struct dns_question));
 
-	p->n_slots = (size_t)m->qdcount + 2 * nrr;
-	if (p->n_slots > 0) {
+	p->n_slots = (size_t)h->qdcount + 2 * nrr;
+	if (p->n_slots <= SLOTS_SMALL) {
+		p->slots = p->slots_small;
+	} else {
 		p->slots = calloc(p->n_slots, sizeof(*p->slots));
 		if (p->slots == NULL)
 			return fail(p, NP_ENOMEM, "out of memory");
 	}
-	if (m->qdcount > 0) {
-		m->question = calloc(m->qdcount, sizeof(*m->question));
-		if (m->question == NULL)
-			return fail(p, NP_ENOMEM, "out of memory");
-	}
-	if (nrr > 0) {
-		b->rrs = calloc(nrr, sizeof(*b->rrs));
-		if (b->rrs == NULL)
-			return fail(p, NP_ENOMEM, "out of memory");
-	}
+	b = calloc(1, roff + nrr * sizeof(struct dns_rr));
+	if (b == NULL)
+		return fail(p, NP_ENOMEM, "out of memory");
+	*b = *p->b;
+	if (h->qdcount > 0)
+		b->m.question = (struct dns_question *)(void *)((char *)b + qoff);
+	if (nrr > 0)
+		b->rrs = (struct dns_rr *)(void *)((char *)b + roff);
+	p->b = b;
 	return NP_OK;
 }
 
@@ -996,7 +1138,8 @@ static int parse_body(struct parser *p)
 	for (i = 0; i < m->qdcount; i++) {
 		struct dns_question *q = &m->question[i];
 
-		snprintf(p->where, sizeof(p->where), "question %u", i + 1);
+		p->where_sec = WHERE_QUESTION;
+		p->where_i = i + 1;
 		rc = read_name(p, "name", &p->slots[i]);
 		if (rc != NP_OK)
 			return rc;
@@ -1012,14 +1155,14 @@ static int parse_body(struct parser *p)
 	for (s = SEC_ANSWER; s <= SEC_ADDITIONAL; s++) {
 		before[s] = p->n_rrs;
 		for (i = 0; i < counts[s]; i++) {
-			snprintf(p->where, sizeof(p->where), "%s record %u", section_names[s],
-				 i + 1);
+			p->where_sec = s;
+			p->where_i = i + 1;
 			rc = read_record(p, (enum section)s);
 			if (rc != NP_OK)
 				return rc;
 		}
 	}
-	p->where[0] = '\0';
+	p->where_sec = WHERE_NONE;
 	if (p->pos != p->len)
 		return fail(p, NP_EPROTO, "%zu bytes of trailing data after the last record",
 			    p->len - p->pos);
@@ -1040,9 +1183,11 @@ int dns_msg_parse(const unsigned char *buf, size_t len, struct dns_msg **out, ch
 		  size_t errlen)
 {
 	struct parser p;
+	struct msg_block head;
 	int rc;
 
-	memset(&p, 0, sizeof(p));
+	memset(&p, 0, offsetof(struct parser, slots_small));
+	p.where_sec = WHERE_NONE;
 	p.err = err;
 	p.errlen = errlen;
 	if (err != NULL && errlen > 0)
@@ -1062,15 +1207,15 @@ int dns_msg_parse(const unsigned char *buf, size_t len, struct dns_msg **out, ch
 	p.buf = buf;
 	p.len = len;
 	dns_wire_text_init(&p.text, DNS_ARENA_MAX);
-	p.b = calloc(1, sizeof(*p.b));
-	if (p.b == NULL) {
-		rc = fail(&p, NP_ENOMEM, "out of memory");
-		goto done;
-	}
+	/* The header is read into a block on the stack; alloc_parts() then
+	 * allocates the real one, sized by the counts the header checked. */
+	memset(&head, 0, sizeof(head));
+	p.b = &head;
 	rc = parse_header(&p);
-	if (rc != NP_OK)
-		goto done;
-	rc = alloc_parts(&p);
+	if (rc == NP_OK)
+		rc = alloc_parts(&p);
+	if (p.b == &head)
+		p.b = NULL;
 	if (rc != NP_OK)
 		goto done;
 	rc = parse_body(&p);
@@ -1088,7 +1233,8 @@ done:
 	if (p.b != NULL)
 		dns_msg_free(&p.b->m);
 	dns_wire_text_free(&p.text);
-	free(p.slots);
+	if (p.slots != p.slots_small)
+		free(p.slots);
 	return rc;
 }
 
@@ -1098,9 +1244,8 @@ void dns_msg_free(struct dns_msg *m)
 
 	if (b == NULL)
 		return;
-	free(b->m.question);
+	/* Questions and records are part of the block. */
 	free(b->m.edns.options);
-	free(b->rrs);
 	free(b->arena);
 	free(b);
 }

@@ -19,6 +19,9 @@
 #include <string.h>
 
 #define FIRST_SIZE 4096
+/* The small steps every value takes: inlined even where the compiler
+ * would rather not. */
+#define HOT static inline __attribute__((always_inline))
 #define LEVEL_OBJECT 0x1u  /* the container is an object (else an array) */
 #define LEVEL_MEMBERS 0x2u /* it has a member: the next one needs a comma */
 
@@ -76,14 +79,14 @@ static int grow(struct jsonw *w, size_t n)
 }
 
 /* Room for n more bytes and a NUL, or an error. */
-static int reserve(struct jsonw *w, size_t n)
+HOT int reserve(struct jsonw *w, size_t n)
 {
 	if (w->size - w->len > n)
 		return 0;
 	return grow(w, n);
 }
 
-static int put(struct jsonw *w, const void *p, size_t n)
+HOT int put(struct jsonw *w, const void *p, size_t n)
 {
 	if (reserve(w, n) != 0)
 		return -1;
@@ -92,7 +95,7 @@ static int put(struct jsonw *w, const void *p, size_t n)
 	return 0;
 }
 
-static int put_char(struct jsonw *w, char c)
+HOT int put_char(struct jsonw *w, char c)
 {
 	if (reserve(w, 1) != 0)
 		return -1;
@@ -100,11 +103,37 @@ static int put_char(struct jsonw *w, char c)
 	return 0;
 }
 
+/*
+ * memcpy() for the few bytes of a key, without the call: two overlapping
+ * moves cover any length from 4 to 16 (keys are short); longer ones go
+ * to memcpy().
+ */
+HOT void copy_short(char *out, const char *p, size_t n)
+{
+	if (n >= 8 && n <= 16) {
+		uint64_t a, b;
+
+		memcpy(&a, p, 8);
+		memcpy(&b, p + n - 8, 8);
+		memcpy(out, &a, 8);
+		memcpy(out + n - 8, &b, 8);
+	} else if (n >= 4 && n < 8) {
+		uint32_t a, b;
+
+		memcpy(&a, p, 4);
+		memcpy(&b, p + n - 4, 4);
+		memcpy(out, &a, 4);
+		memcpy(out + n - 4, &b, 4);
+	} else {
+		memcpy(out, p, n);
+	}
+}
+
 /* ---- structure ---- */
 
 /* Before any value: the comma inside an array, the checks inside an
  * object (a key must come first) and at the top (only one value). */
-static int value_begin(struct jsonw *w)
+HOT int value_begin(struct jsonw *w)
 {
 	unsigned char *lv;
 
@@ -306,7 +335,8 @@ static size_t escape(const unsigned char *s, size_t n, char *out, size_t *len)
  * any escape takes per byte); returns the end. */
 static char *copy_escaped(char *out, const unsigned char *s, size_t n)
 {
-	size_t i = 0, len;
+	size_t i = 0, len, plain = 0; /* s[plain..i) went out as they came */
+	int tail = n >= 8;            /* the last 8 bytes may still go in one step */
 
 	while (i < n) {
 		uint64_t x;
@@ -319,6 +349,15 @@ static char *copy_escaped(char *out, const unsigned char *s, size_t n)
 				i += 8;
 				continue;
 			}
+		} else if (tail) {
+			/* The last 8 bytes, overlapping what went out as it came:
+			 * rewriting those bytes changes nothing. */
+			tail = 0;
+			memcpy(&x, s + n - 8, 8);
+			if (n - 8 >= plain && !any_special(x)) {
+				memcpy(out - (i - (n - 8)), &x, 8);
+				return out + (n - i);
+			}
 		}
 		if (!special[s[i]]) {
 			*out++ = (char)s[i++];
@@ -326,6 +365,7 @@ static char *copy_escaped(char *out, const unsigned char *s, size_t n)
 		}
 		i += escape(s + i, n - i, out, &len);
 		out += len;
+		plain = i;
 	}
 	return out;
 }
@@ -665,6 +705,107 @@ void jsonw_kdouble(struct jsonw *w, const char *key, double v)
 {
 	jsonw_key(w, key);
 	jsonw_double(w, v);
+}
+
+/*
+ * Comma, the plain key and its colon, with room for `extra` more bytes
+ * behind them; returns where the value goes, the value's bytes still to
+ * be counted in w->len. NULL when the writer has failed, on misuse, or
+ * when the worst case would not fit under the cap: then the caller takes
+ * the slow path, which checks every piece.
+ */
+HOT char *plain_key_room(struct jsonw *w, const char *key, size_t klen, size_t extra)
+{
+	unsigned char *lv;
+	char *out;
+
+	if (w->status != NP_OK || w->depth == 0 || w->key_pending)
+		return NULL;
+	lv = &w->level[w->depth - 1];
+	if (!(*lv & LEVEL_OBJECT) || klen > w->cap / 8 || extra > w->cap / 2 ||
+	    klen + 4 + extra > w->cap - w->len || reserve(w, klen + 4 + extra) != 0)
+		return NULL;
+	out = w->buf + w->len;
+	if (*lv & LEVEL_MEMBERS)
+		*out++ = ',';
+	*out++ = '"';
+	copy_short(out, key, klen);
+	out += klen;
+	*out++ = '"';
+	*out++ = ':';
+	*lv |= LEVEL_MEMBERS;
+	return out;
+}
+
+void jsonw_key_plain(struct jsonw *w, const char *key, size_t klen)
+{
+	char *out = plain_key_room(w, key, klen, 0);
+
+	if (out == NULL) {
+		jsonw_key(w, key);
+		return;
+	}
+	w->len = (size_t)(out - w->buf);
+	w->key_pending = 1;
+}
+
+void jsonw_kstring_plain(struct jsonw *w, const char *key, size_t klen, const char *s)
+{
+	size_t n;
+	char *out;
+
+	if (s == NULL) {
+		jsonw_key_plain(w, key, klen);
+		jsonw_null(w);
+		return;
+	}
+	n = strlen(s);
+	out = n <= w->cap / 8 ? plain_key_room(w, key, klen, 6 * n + 2) : NULL;
+	if (out == NULL) {
+		jsonw_key_plain(w, key, klen);
+		jsonw_string_len(w, s, n);
+		return;
+	}
+	*out++ = '"';
+	out = copy_escaped(out, (const unsigned char *)s, n);
+	*out++ = '"';
+	w->len = (size_t)(out - w->buf);
+}
+
+void jsonw_kuint_plain(struct jsonw *w, const char *key, size_t klen, uint64_t v)
+{
+	char digits[24], *p, *out;
+	size_t n;
+
+	p = u64_text(digits + sizeof(digits), v);
+	n = (size_t)(digits + sizeof(digits) - p);
+	out = plain_key_room(w, key, klen, n);
+	if (out == NULL) {
+		jsonw_key_plain(w, key, klen);
+		jsonw_uint(w, v);
+		return;
+	}
+	memcpy(out, p, n);
+	w->len = (size_t)(out + n - w->buf);
+}
+
+void jsonw_kbool_plain(struct jsonw *w, const char *key, size_t klen, int v)
+{
+	char *out = plain_key_room(w, key, klen, 5);
+
+	if (out == NULL) {
+		jsonw_key_plain(w, key, klen);
+		jsonw_bool(w, v);
+		return;
+	}
+	if (v) {
+		memcpy(out, "true", 4);
+		out += 4;
+	} else {
+		memcpy(out, "false", 5);
+		out += 5;
+	}
+	w->len = (size_t)(out - w->buf);
 }
 
 int jsonw_status(const struct jsonw *w)

@@ -71,6 +71,23 @@ void jsonw_kbool(struct jsonw *w, const char *key, int v);
 void jsonw_kdouble(struct jsonw *w, const char *key, double v);
 
 /*
+ * The same with a key of klen bytes that needs no escape (printable
+ * ASCII other than '"' and '\\'), as the literals of the JSONW_K*
+ * macros below are: the key is copied as it is, and key and value take
+ * one step. The caller vouches for the key; nothing checks it.
+ */
+void jsonw_key_plain(struct jsonw *w, const char *key, size_t klen);
+void jsonw_kstring_plain(struct jsonw *w, const char *key, size_t klen, const char *s);
+void jsonw_kuint_plain(struct jsonw *w, const char *key, size_t klen, uint64_t v);
+void jsonw_kbool_plain(struct jsonw *w, const char *key, size_t klen, int v);
+
+/* Keys that are string literals of plain ASCII (see jsonw_key_plain). */
+#define JSONW_KEY(w, lit) jsonw_key_plain((w), "" lit "", sizeof(lit) - 1)
+#define JSONW_KSTRING(w, lit, s) jsonw_kstring_plain((w), "" lit "", sizeof(lit) - 1, (s))
+#define JSONW_KUINT(w, lit, v) jsonw_kuint_plain((w), "" lit "", sizeof(lit) - 1, (v))
+#define JSONW_KBOOL(w, lit, v) jsonw_kbool_plain((w), "" lit "", sizeof(lit) - 1, (v))
+
+/*
  * NP_OK, or the first error: NP_ELIMIT when the document would pass the
  * cap, NP_ENOMEM when the buffer could not grow, NP_EINVAL on misuse (a
  * value where a key belongs, an end without its begin, a second top-level

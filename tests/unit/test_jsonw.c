@@ -505,6 +505,113 @@ static void test_incomplete_document(void **state)
 	jsonw_free(NULL);
 }
 
+/* ---- keys known to need no escape ---- */
+
+/* One object written through the generic calls (plain 0) or the
+ * JSONW_K* macros (plain 1); both must give the same bytes. */
+static void write_plain_doc(struct jsonw *w, int plain, const char *s)
+{
+	jsonw_object_begin(w);
+	if (plain) {
+		JSONW_KSTRING(w, "name", s);
+		JSONW_KUINT(w, "type_code", 65535);
+		JSONW_KBOOL(w, "rd", 1);
+		JSONW_KBOOL(w, "cd", 0);
+		JSONW_KSTRING(w, "null", NULL);
+		JSONW_KEY(w, "list");
+	} else {
+		jsonw_kstring(w, "name", s);
+		jsonw_kuint(w, "type_code", 65535);
+		jsonw_kbool(w, "rd", 1);
+		jsonw_kbool(w, "cd", 0);
+		jsonw_kstring(w, "null", NULL);
+		jsonw_key(w, "list");
+	}
+	jsonw_array_begin(w);
+	jsonw_object_begin(w);
+	if (plain)
+		JSONW_KUINT(w, "a_rather_long_key_name_past_16", 0);
+	else
+		jsonw_kuint(w, "a_rather_long_key_name_past_16", 0);
+	jsonw_object_end(w);
+	jsonw_array_end(w);
+	jsonw_object_end(w);
+}
+
+static void test_plain_keys_same_bytes(void **state)
+{
+	static const char *const values[] = {
+		"", "A", "udp", "n0.bench.test.", "exactly8", "exactly16bytes!!",
+		"seventeen bytes..", "q\"uote", "12345678\n", "caf\xc3\xa9 \xff\x01",
+		"long text with an escape at the end\t",
+	};
+	(void)state;
+	for (size_t i = 0; i < NP_ARRAY_LEN(values); i++) {
+		struct jsonw *a = jsonw_new(BIG_CAP), *b = jsonw_new(BIG_CAP);
+		char *ta, *tb;
+		size_t la, lb;
+
+		write_plain_doc(a, 0, values[i]);
+		write_plain_doc(b, 1, values[i]);
+		ta = finish(a, &la);
+		tb = finish(b, &lb);
+		assert_int_equal(la, lb);
+		assert_memory_equal(ta, tb, la);
+		free(ta);
+		free(tb);
+	}
+}
+
+static void test_plain_keys_cap_exact(void **state)
+{
+	size_t full;
+	char *text;
+	size_t len;
+	struct jsonw *w = jsonw_new(BIG_CAP);
+
+	(void)state;
+	write_plain_doc(w, 0, "n0.bench.test.");
+	free(finish(w, &full)); /* frees w */
+	/* Refused exactly when longer than the cap, whatever the step that
+	 * crosses it (the fast path reserves for the worst case). */
+	for (size_t cap = 0; cap <= full + 8; cap++) {
+		w = jsonw_new(cap);
+		write_plain_doc(w, 1, "n0.bench.test.");
+		if (cap >= full) {
+			assert_int_equal(jsonw_take(w, &text, &len), NP_OK);
+			assert_int_equal(len, full);
+			free(text);
+		} else {
+			assert_int_equal(jsonw_status(w), NP_ELIMIT);
+		}
+		jsonw_free(w);
+	}
+}
+
+static void test_plain_keys_misuse(void **state)
+{
+	struct jsonw *w = jsonw_new(BIG_CAP);
+
+	(void)state;
+	/* A key outside an object. */
+	jsonw_array_begin(w);
+	JSONW_KUINT(w, "a", 1);
+	assert_int_equal(jsonw_status(w), NP_EINVAL);
+	jsonw_free(w);
+	/* A key where a value belongs. */
+	w = jsonw_new(BIG_CAP);
+	jsonw_object_begin(w);
+	JSONW_KEY(w, "a");
+	JSONW_KBOOL(w, "b", 1);
+	assert_int_equal(jsonw_status(w), NP_EINVAL);
+	jsonw_free(w);
+	/* At the top level. */
+	w = jsonw_new(BIG_CAP);
+	JSONW_KSTRING(w, "a", "b");
+	assert_int_equal(jsonw_status(w), NP_EINVAL);
+	jsonw_free(w);
+}
+
 /* ---- the cap ---- */
 
 static void test_cap_exact_fit_and_overflow(void **state)
@@ -748,6 +855,9 @@ int main(void)
 		cmocka_unit_test(test_cap_large_document),
 		cmocka_unit_test(test_cap_inside_escape),
 		cmocka_unit_test(test_out_of_memory),
+		cmocka_unit_test(test_plain_keys_same_bytes),
+		cmocka_unit_test(test_plain_keys_cap_exact),
+		cmocka_unit_test(test_plain_keys_misuse),
 		cmocka_unit_test(test_integers),
 		cmocka_unit_test(test_doubles_fixed),
 		cmocka_unit_test(test_doubles_microsecond_ms_as_jansson),
