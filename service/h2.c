@@ -43,11 +43,13 @@
 #endif
 
 #include "h2.h"
+#include "problem.h"
 #include "config.h"
 #include "doh_core.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "netaddr.h"
 #include "np.h"
 #include "routes.h"
 #include "worker.h"
@@ -72,7 +74,6 @@
 #define LISTEN_BACKLOG 1024
 #define ACCEPT_BATCH_MAX 256		    /* accepts per wake-up */
 #define ACCEPT_RETRY_MS 100u		    /* pause after EMFILE and the like */
-#define ADDR_STR_MAX (INET6_ADDRSTRLEN + 8) /* "[addr]:port" */
 #define MAX_STREAMS 100u		    /* SETTINGS_MAX_CONCURRENT_STREAMS */
 #define OUT_MIN (16u * 1024u)		    /* first size of an output buffer */
 #define OUT_CAP (256u * 1024u)		    /* hard cap of an output buffer */
@@ -94,13 +95,6 @@
 	"+CHACHA20-POLY1305:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
 
 static const char HEALTH_BODY[] = "{\"status\":\"ok\"}";
-
-union sockaddr_any {
-	struct sockaddr sa;
-	struct sockaddr_in in4;
-	struct sockaddr_in6 in6;
-	struct sockaddr_storage ss;
-};
 
 enum stream_kind { KIND_NONE, KIND_DOH, KIND_HEALTH };
 
@@ -155,7 +149,7 @@ struct h2_conn {
 	size_t out_cap, out_off, out_len;
 	struct h2_stream *streams;
 	unsigned long long served;
-	char peer[ADDR_STR_MAX];
+	char peer[NP_ADDR_TEXT_MAX];
 	char peer_ip[INET6_ADDRSTRLEN];
 };
 
@@ -197,40 +191,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-static void addr_format(const union sockaddr_any *a, char *buf, size_t len, char *ip, size_t iplen)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-
-	if (a->sa.sa_family == AF_INET &&
-	    inet_ntop(AF_INET, &a->in4.sin_addr, host, sizeof(host)) != NULL)
-		snprintf(buf, len, "%s:%u", host, (unsigned)ntohs(a->in4.sin_port));
-	else if (a->sa.sa_family == AF_INET6 &&
-		 inet_ntop(AF_INET6, &a->in6.sin6_addr, host, sizeof(host)) != NULL)
-		snprintf(buf, len, "[%s]:%u", host, (unsigned)ntohs(a->in6.sin6_port));
-	else
-		snprintf(buf, len, "?");
-	if (ip != NULL)
-		snprintf(ip, iplen, "%s", host);
-}
-
-static int addr_make(const char *host, unsigned port, union sockaddr_any *a, socklen_t *alen)
-{
-	memset(a, 0, sizeof(*a));
-	if (inet_pton(AF_INET, host, &a->in4.sin_addr) == 1) {
-		a->in4.sin_family = AF_INET;
-		a->in4.sin_port = htons((uint16_t)port);
-		*alen = sizeof(a->in4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &a->in6.sin6_addr) == 1) {
-		a->in6.sin6_family = AF_INET6;
-		a->in6.sin6_port = htons((uint16_t)port);
-		*alen = sizeof(a->in6);
-		return 0;
-	}
-	return -1;
 }
 
 static size_t out_pending(const struct h2_conn *c)
@@ -382,50 +342,6 @@ static void stream_respond(struct h2_stream *st, unsigned status, const char *ct
 	}
 }
 
-static const char *status_title(unsigned status)
-{
-	switch (status) {
-	case 400:
-		return "Bad Request";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 413:
-		return "Content Too Large";
-	case 414:
-		return "URI Too Long";
-	case 415:
-		return "Unsupported Media Type";
-	case 503:
-		return "Service Unavailable";
-	default:
-		return "Internal Server Error";
-	}
-}
-
-static const char *status_slug(unsigned status)
-{
-	switch (status) {
-	case 400:
-		return "invalid-parameter";
-	case 404:
-		return "not-found";
-	case 405:
-		return "method-not-allowed";
-	case 413:
-		return "body-too-large";
-	case 414:
-		return "uri-too-long";
-	case 415:
-		return "unsupported-media-type";
-	case 503:
-		return "unavailable";
-	default:
-		return "internal-error";
-	}
-}
-
 /* An RFC 9457 problem answer, as server.c makes them. */
 static void stream_problem(struct h2_stream *st, unsigned status, const char *param,
 			   const char *allow, const char *fmt, ...)
@@ -435,24 +351,15 @@ static void stream_problem(struct h2_stream *st, unsigned status, const char *pa
 			   const char *allow, const char *fmt, ...)
 {
 	char detail[512];
-	char type[128];
 	char *text = NULL;
-	json_t *doc, *instance;
+	json_t *doc;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	snprintf(type, sizeof(type), "https://netprobe.dev/problems/%s", status_slug(status));
-	doc = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", status_title(status),
-			"status", (int)status, "detail", detail);
+	doc = problem_new(status, st->path, param, st->req_id, detail);
 	if (doc != NULL) {
-		/* A path that is not UTF-8 cannot be a JSON string. */
-		instance = json_string(st->path != NULL ? st->path : "");
-		json_object_set_new(doc, "instance", instance != NULL ? instance : json_string(""));
-		if (param != NULL)
-			json_object_set_new(doc, "parameter", json_string(param));
-		json_object_set_new(doc, "request_id", json_string(st->req_id));
 		text = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII);
 		json_decref(doc);
 	}
@@ -1135,7 +1042,7 @@ static void on_conn_idle(void *ud)
 }
 
 /* Takes over fd: on success it belongs to the new connection. */
-static int conn_new(struct h2_server *s, int fd, const union sockaddr_any *peer)
+static int conn_new(struct h2_server *s, int fd, const union np_sockaddr *peer)
 {
 	gnutls_datum_t alpn;
 	struct h2_conn *c;
@@ -1150,7 +1057,7 @@ static int conn_new(struct h2_server *s, int fd, const union sockaddr_any *peer)
 	c->state = CONN_HANDSHAKE;
 	alpn.data = (unsigned char *)(uintptr_t) "h2";
 	alpn.size = 2;
-	addr_format(peer, c->peer, sizeof(c->peer), c->peer_ip, sizeof(c->peer_ip));
+	np_addr_format(peer, c->peer, sizeof(c->peer), c->peer_ip, sizeof(c->peer_ip));
 	/* Small frames: do not let Nagle hold them back. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (gnutls_init(&c->tls, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL) < 0) {
@@ -1207,9 +1114,9 @@ static void on_accept(int fd, unsigned events, void *ud)
 
 	(void)events;
 	for (int i = 0; i < ACCEPT_BATCH_MAX; i++) {
-		union sockaddr_any peer;
+		union np_sockaddr peer;
 		socklen_t plen = sizeof(peer);
-		char name[ADDR_STR_MAX];
+		char name[NP_ADDR_TEXT_MAX];
 		char ebuf[128];
 		int cfd, rc;
 
@@ -1233,7 +1140,7 @@ static void on_accept(int fd, unsigned events, void *ud)
 			break;
 		}
 		if (s->nconns >= s->max_conns) {
-			addr_format(&peer, name, sizeof(name), NULL, 0);
+			np_addr_format(&peer, name, sizeof(name), NULL, 0);
 			LOG(LOG_DEBUG,
 			    "h2: %s refused: %u connections open on this worker "
 			    "(--max-connections)",
@@ -1243,7 +1150,7 @@ static void on_accept(int fd, unsigned events, void *ud)
 		}
 		rc = conn_new(s, cfd, &peer);
 		if (rc != NP_OK) {
-			addr_format(&peer, name, sizeof(name), NULL, 0);
+			np_addr_format(&peer, name, sizeof(name), NULL, 0);
 			LOG(LOG_WARN, "h2: %s dropped: %s", name, np_strerror((enum np_status)rc));
 			close(cfd);
 		}
@@ -1254,40 +1161,15 @@ static void on_accept(int fd, unsigned events, void *ud)
 
 static int listen_open(struct h2_server *s, char *err, size_t errlen)
 {
-	union sockaddr_any a;
+	union np_sockaddr a;
 	socklen_t alen;
-	char where[ADDR_STR_MAX];
-	char ebuf[128];
-	const char *what = "cannot open a socket for";
-	int one = 1;
-	int fd;
 
-	if (addr_make(s->cfg->bind, s->cfg->doh_port, &a, &alen) != 0) {
+	if (np_addr_make(s->cfg->bind, s->cfg->doh_port, &a, &alen) != 0) {
 		set_err(err, errlen, "--bind: '%s' is not an IPv4 or IPv6 address", s->cfg->bind);
 		return NP_EINVAL;
 	}
-	addr_format(&a, where, sizeof(where), NULL, 0);
-	fd = socket(a.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	/* SO_REUSEPORT: every worker binds its own socket on the same port. */
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
-		goto fail;
-	what = "cannot bind";
-	if (bind(fd, &a.sa, alen) != 0)
-		goto fail;
-	what = "cannot listen on";
-	if (listen(fd, LISTEN_BACKLOG) != 0)
-		goto fail;
-	s->fd = fd;
-	return NP_OK;
-fail:
-	set_err(err, errlen, "--doh-port: %s %s: %s", what, where,
-		err_text(errno, ebuf, sizeof(ebuf)));
-	if (fd >= 0)
-		close(fd);
-	return NP_ESYS;
+	return np_listen_socket(SOCK_STREAM, &a, alen, LISTEN_BACKLOG, "--doh-port", &s->fd, err,
+				errlen);
 }
 
 static int tls_setup(struct h2_server *s, const char *cert_pem, const char *key_pem, char *err,

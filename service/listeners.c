@@ -28,6 +28,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "netaddr.h"
 #include "np.h"
 
 #include <arpa/inet.h>
@@ -51,14 +52,6 @@
 #define UDP_BATCH_MAX 256		    /* datagrams per wake-up */
 #define ACCEPT_BATCH_MAX 256		    /* accepts per wake-up */
 #define ACCEPT_RETRY_MS 100u		    /* pause after EMFILE and the like */
-#define ADDR_STR_MAX (INET6_ADDRSTRLEN + 8) /* "[addr]:port" */
-
-union sockaddr_any {
-	struct sockaddr sa;
-	struct sockaddr_in in4;
-	struct sockaddr_in6 in6;
-	struct sockaddr_storage ss;
-};
 
 enum conn_state {
 	CONN_READING,  /* greeting mode: waiting for the client's words */
@@ -79,7 +72,7 @@ struct tcp_conn {
 	size_t buf_cap;	    /* allocated size, at most ECHO_BUF_CAP */
 	size_t off, len;    /* pending bytes are buf[off..len) */
 	int eof;	    /* echo: the client has finished sending */
-	char peer[ADDR_STR_MAX];
+	char peer[NP_ADDR_TEXT_MAX];
 };
 
 struct listeners {
@@ -123,81 +116,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-/* "1.2.3.4:80" or "[::1]:80". */
-static void addr_format(const union sockaddr_any *a, char *buf, size_t len)
-{
-	char host[INET6_ADDRSTRLEN];
-
-	if (a->sa.sa_family == AF_INET &&
-	    inet_ntop(AF_INET, &a->in4.sin_addr, host, sizeof(host)) != NULL)
-		snprintf(buf, len, "%s:%u", host, (unsigned)ntohs(a->in4.sin_port));
-	else if (a->sa.sa_family == AF_INET6 &&
-		 inet_ntop(AF_INET6, &a->in6.sin6_addr, host, sizeof(host)) != NULL)
-		snprintf(buf, len, "[%s]:%u", host, (unsigned)ntohs(a->in6.sin6_port));
-	else
-		snprintf(buf, len, "?");
-}
-
-/* Fills *a from a numeric IPv4 or IPv6 address; -1 if it is neither. */
-static int addr_make(const char *host, unsigned port, union sockaddr_any *a, socklen_t *alen)
-{
-	memset(a, 0, sizeof(*a));
-	if (inet_pton(AF_INET, host, &a->in4.sin_addr) == 1) {
-		a->in4.sin_family = AF_INET;
-		a->in4.sin_port = htons((uint16_t)port);
-		*alen = sizeof(a->in4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &a->in6.sin6_addr) == 1) {
-		a->in6.sin6_family = AF_INET6;
-		a->in6.sin6_port = htons((uint16_t)port);
-		*alen = sizeof(a->in6);
-		return 0;
-	}
-	return -1;
-}
-
-/*
- * Opens a non-blocking socket of type (SOCK_STREAM or SOCK_DGRAM) bound to
- * a, listening if it is TCP. On failure err names flag and the address.
- */
-static int socket_open(int type, const union sockaddr_any *a, socklen_t alen, const char *flag,
-		       int *out, char *err, size_t errlen)
-{
-	char where[ADDR_STR_MAX];
-	char ebuf[128];
-	const char *what = "cannot open a socket for";
-	int one = 1;
-	int fd;
-	int rc = NP_ESYS;
-
-	*out = -1;
-	addr_format(a, where, sizeof(where));
-	fd = socket(a->sa.sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto done;
-	/* SO_REUSEPORT: every worker binds its own socket on the same port. */
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
-		goto done;
-	what = "cannot bind";
-	if (bind(fd, &a->sa, alen) != 0)
-		goto done;
-	what = "cannot listen on";
-	if (type == SOCK_STREAM && listen(fd, LISTEN_BACKLOG) != 0)
-		goto done;
-	*out = fd;
-	fd = -1;
-	rc = NP_OK;
-done:
-	if (rc != NP_OK)
-		set_err(err, errlen, "%s: %s %s: %s", flag, what, where,
-			err_text(errno, ebuf, sizeof(ebuf)));
-	if (fd >= 0)
-		close(fd);
-	return rc;
 }
 
 /* ---- TCP connections ---- */
@@ -509,9 +427,9 @@ static void on_accept(int fd, unsigned events, void *ud)
 
 	(void)events;
 	for (int i = 0; i < ACCEPT_BATCH_MAX; i++) {
-		union sockaddr_any peer;
+		union np_sockaddr peer;
 		socklen_t plen = sizeof(peer);
-		char name[ADDR_STR_MAX];
+		char name[NP_ADDR_TEXT_MAX];
 		int cfd, rc;
 
 		cfd = accept4(fd, &peer.sa, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -530,7 +448,7 @@ static void on_accept(int fd, unsigned events, void *ud)
 			break;
 		}
 		metrics_listener_conn(ls->metrics, METRICS_TCP);
-		addr_format(&peer, name, sizeof(name));
+		np_addr_format(&peer, name, sizeof(name), NULL, 0);
 		if (ls->nconns >= ls->cfg->listener_max_conns) {
 			LOG(LOG_DEBUG,
 			    "listener tcp: %s refused: %u connections open (--listener-max-conns)",
@@ -555,13 +473,13 @@ static void on_udp(int fd, unsigned events, void *ud)
 
 	(void)events;
 	for (int i = 0; i < UDP_BATCH_MAX; i++) {
-		union sockaddr_any peer;
+		union np_sockaddr peer;
 		socklen_t plen = sizeof(peer);
 		const void *reply;
 		size_t reply_len;
 		ssize_t n, w;
 		int send_errno;
-		char name[ADDR_STR_MAX];
+		char name[NP_ADDR_TEXT_MAX];
 		char ebuf[128];
 
 		n = recvfrom(fd, ls->udp_buf, UDP_DGRAM_MAX, 0, &peer.sa, &plen);
@@ -582,7 +500,7 @@ static void on_udp(int fd, unsigned events, void *ud)
 		if (w >= 0)
 			metrics_listener_bytes(ls->metrics, METRICS_UDP, 0, (unsigned long long)w);
 		if (LOG_DEBUG <= log_current_level) {
-			addr_format(&peer, name, sizeof(name));
+			np_addr_format(&peer, name, sizeof(name), NULL, 0);
 			if (w >= 0)
 				LOG(LOG_DEBUG, "listener udp: %s: %zd bytes in, %zd out", name, n,
 				    w);
@@ -607,7 +525,7 @@ int listeners_new(struct loop *l, const struct config *c, struct metrics *m, str
 	struct listeners *ls = NULL;
 	const char *host = c->listener_bind != NULL ? c->listener_bind : c->bind;
 	const char *host_flag = c->listener_bind != NULL ? "--listener-bind" : "--bind";
-	union sockaddr_any a;
+	union np_sockaddr a;
 	socklen_t alen;
 	int rc = NP_ENOMEM;
 
@@ -637,16 +555,16 @@ int listeners_new(struct loop *l, const struct config *c, struct metrics *m, str
 						     : "--listener-udp-port");
 		goto done;
 	}
-	if (host == NULL || addr_make(host, c->listener_tcp_port, &a, &alen) != 0) {
+	if (host == NULL || np_addr_make(host, c->listener_tcp_port, &a, &alen) != 0) {
 		set_err(err, errlen, "%s: '%s' is not an IPv4 or IPv6 address", host_flag,
 			host != NULL ? host : "");
 		goto done;
 	}
-	rc = socket_open(SOCK_STREAM, &a, alen, "--listener-tcp-port", &ls->tcp_fd, err, errlen);
+	rc = np_listen_socket(SOCK_STREAM, &a, alen, LISTEN_BACKLOG, "--listener-tcp-port", &ls->tcp_fd, err, errlen);
 	if (rc != NP_OK)
 		goto done;
-	addr_make(host, c->listener_udp_port, &a, &alen);
-	rc = socket_open(SOCK_DGRAM, &a, alen, "--listener-udp-port", &ls->udp_fd, err, errlen);
+	np_addr_make(host, c->listener_udp_port, &a, &alen);
+	rc = np_listen_socket(SOCK_DGRAM, &a, alen, LISTEN_BACKLOG, "--listener-udp-port", &ls->udp_fd, err, errlen);
 	if (rc != NP_OK)
 		goto done;
 

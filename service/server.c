@@ -22,6 +22,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "np.h"
+#include "problem.h"
 #include "routes.h"
 #include "worker.h"
 #include "config.h"
@@ -469,43 +470,6 @@ void http_reply_json(struct http_req *r, unsigned status, json_t *body)
 	reply_json_ctype(r, status, body, "application/json");
 }
 
-static const char *status_title(unsigned status)
-{
-	switch (status) {
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 406: return "Not Acceptable";
-	case 413: return "Content Too Large";
-	case 415: return "Unsupported Media Type";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "Error";
-	}
-}
-
-static const char *status_slug(unsigned status)
-{
-	switch (status) {
-	case 400: return "invalid-parameter";
-	case 401: return "unauthorized";
-	case 403: return "target-denied";
-	case 404: return "not-found";
-	case 405: return "method-not-allowed";
-	case 406: return "not-acceptable";
-	case 413: return "body-too-large";
-	case 415: return "unsupported-media-type";
-	case 429: return "rate-limited";
-	case 503: return "unavailable";
-	case 504: return "deadline-exceeded";
-	default: return "internal-error";
-	}
-}
-
 static void vproblem(struct http_req *r, unsigned status, const char *param, const char *fmt,
 		     va_list ap) __attribute__((format(printf, 4, 0)));
 
@@ -513,17 +477,10 @@ static void vproblem(struct http_req *r, unsigned status, const char *param, con
 		     va_list ap)
 {
 	char detail[1024];
-	char type[128];
 	json_t *doc;
 
 	vsnprintf(detail, sizeof(detail), fmt, ap);
-	snprintf(type, sizeof(type), "https://netprobe.dev/problems/%s", status_slug(status));
-	doc = json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type, "title", status_title(status),
-			"status", (int)status, "detail", detail, "instance", r->path);
-	if (doc != NULL && param != NULL)
-		json_object_set_new(doc, "parameter", json_string(param));
-	if (doc != NULL)
-		json_object_set_new(doc, "request_id", json_string(r->id));
+	doc = problem_new(status, r->path, param, r->id, detail);
 	reply_json_ctype(r, status, doc, "application/problem+json");
 }
 

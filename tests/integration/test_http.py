@@ -93,6 +93,16 @@ class SharedServiceTests(ServiceTestCase):
 
     # -- errors --
 
+    def test_404_for_a_path_that_is_not_utf8(self):
+        # MHD decodes %FF into a raw byte; the problem document cannot hold it
+        # as a JSON string, and must still be a well-formed 404.
+        status, headers, doc = self.svc.json("GET", "/x%FFy")
+        self.assertEqual(status, 404)
+        self.assertEqual(headers["Content-Type"], "application/problem+json")
+        self.assertEqual(doc["status"], 404)
+        self.assertEqual(doc["instance"], "/x?y")
+        self.assertEqual(doc["detail"], "no such endpoint: /x?y")
+
     def test_404_problem(self):
         answer = self.svc.json("GET", "/nope")
         self.assertProblem(answer, 404, "/nope", detail="no such endpoint: /nope")
