@@ -36,6 +36,7 @@ struct loop_watch {
 struct loop_timer {
 	struct loop *loop;
 	uint64_t due_us;
+	uint64_t armed_round; /* loop->round when armed: not fired in that round */
 	size_t heap_idx;     /* SIZE_MAX when disarmed */
 	int dead;
 	loop_timer_cb cb;
@@ -58,6 +59,7 @@ struct loop {
 	int stop;
 	uint64_t now_us;
 	uint64_t wait_cap_ms;
+	uint64_t round;          /* timer rounds run so far */
 
 	struct loop_timer **heap;
 	size_t heap_len, heap_cap;
@@ -346,7 +348,9 @@ void loop_timer_arm_us(struct loop_timer *t, uint64_t after_us)
 		heap_remove(l, t);
 	/* Capacity is reserved per live timer by loop_timer_new; a timer that
 	 * was disarmed frees its slot, so this cannot overflow. */
-	t->due_us = np_now_us() + after_us;
+	/* Saturate: a huge delay means "not in this life", not a wrap-around. */
+	t->due_us = after_us > UINT64_MAX - np_now_us() ? UINT64_MAX : np_now_us() + after_us;
+	t->armed_round = l->round;
 	l->heap[l->heap_len] = t;
 	t->heap_idx = l->heap_len++;
 	heap_up(l, t->heap_idx);
@@ -354,7 +358,7 @@ void loop_timer_arm_us(struct loop_timer *t, uint64_t after_us)
 
 void loop_timer_arm(struct loop_timer *t, uint64_t after_ms)
 {
-	loop_timer_arm_us(t, after_ms * 1000u);
+	loop_timer_arm_us(t, after_ms > UINT64_MAX / 1000u ? UINT64_MAX : after_ms * 1000u);
 }
 
 void loop_timer_disarm(struct loop_timer *t)
@@ -379,10 +383,18 @@ void loop_timer_free(struct loop_timer *t)
 	t->loop->dead_timers = t;
 }
 
+/*
+ * Fires the timers due now. A timer armed during this round (say at 0 ms
+ * from its own callback) waits for the next round, after fd events and the
+ * before-sleep hook have run: a 0 ms timer is a yield, never a spin.
+ */
 static void fire_timers(struct loop *l)
 {
+	uint64_t round = ++l->round;
+
 	update_now(l);
-	while (l->heap_len > 0 && l->heap[0]->due_us <= l->now_us) {
+	while (l->heap_len > 0 && l->heap[0]->due_us <= l->now_us &&
+	       l->heap[0]->armed_round != round) {
 		struct loop_timer *t = l->heap[0];
 
 		heap_remove(l, t);
