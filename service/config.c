@@ -364,6 +364,26 @@ static int validate(struct config *c, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * validate() names settings by flag ("--bind: ..."); when the value came
+ * from the environment, name the variable the user actually set.
+ */
+static void rename_env_source(char *err, size_t errlen, const int *from_env)
+{
+	const char *colon = strchr(err, ':');
+	const struct opt *o;
+	char env[64], rest[512];
+
+	if (strncmp(err, "--", 2) != 0 || colon == NULL)
+		return;
+	o = find_opt(err + 2, (size_t)(colon - err - 2));
+	if (o == NULL || !from_env[o - options])
+		return;
+	env_name(o, env, sizeof(env));
+	snprintf(rest, sizeof(rest), "%s", colon);
+	snprintf(err, errlen, "%s%s", env, rest);
+}
+
 enum config_result config_load(struct config *c, int argc, char **argv, FILE *out, char *err,
 			       size_t errlen)
 {
@@ -375,6 +395,7 @@ enum config_result config_load(struct config *c, int argc, char **argv, FILE *ou
 		const char *value;
 	} *flags = NULL;
 	int given[NP_ARRAY_LEN(options)] = {0};
+	int from_env[NP_ARRAY_LEN(options)] = {0};
 	size_t nflags = 0;
 	enum config_result res = CONFIG_ERROR;
 
@@ -444,6 +465,7 @@ enum config_result config_load(struct config *c, int argc, char **argv, FILE *ou
 		v = getenv(env);
 		if (v != NULL && apply(c, &options[i], v, env, err, errlen) != 0)
 			goto done;
+		from_env[i] = v != NULL;
 	}
 	for (size_t i = 0; i < nflags; i++) {
 		char source[80];
@@ -452,8 +474,10 @@ enum config_result config_load(struct config *c, int argc, char **argv, FILE *ou
 		if (apply(c, flags[i].o, flags[i].value, source, err, errlen) != 0)
 			goto done;
 	}
-	if (validate(c, err, errlen) != 0)
+	if (validate(c, err, errlen) != 0) {
+		rename_env_source(err, errlen, from_env);
 		goto done;
+	}
 	res = CONFIG_OK;
 done:
 	free(flags);

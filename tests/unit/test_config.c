@@ -567,6 +567,21 @@ static void test_bad_env_overridden_by_flag(void **state)
 	clear_env();
 }
 
+static void test_env_value_failing_validation_names_the_variable(void **state)
+{
+	(void)state;
+	assert_int_equal(setenv("NETPROBE_BIND", "localhost", 1), 0);
+	EXPECT_ERROR("NETPROBE_BIND: 'localhost' is not an IPv4 or IPv6 address", "--workers",
+		     "1");
+	clear_env();
+	/* The same value from the flag is named by the flag. */
+	EXPECT_ERROR("--bind: 'localhost' is not an IPv4 or IPv6 address", "--bind", "localhost");
+	/* A flag overriding a good env value keeps the flag's name. */
+	assert_int_equal(setenv("NETPROBE_BIND", "127.0.0.1", 1), 0);
+	EXPECT_ERROR("--bind: 'x' is not an IPv4 or IPv6 address", "--bind", "x");
+	clear_env();
+}
+
 static void test_bad_env_is_error(void **state)
 {
 	(void)state;
@@ -739,6 +754,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flag_beats_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_env_overridden_by_flag, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_env_is_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_env_value_failing_validation_names_the_variable,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_help, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_free, setup, teardown),
