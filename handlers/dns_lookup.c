@@ -92,8 +92,6 @@ static int read_text(struct http_req *r, const struct dns_params *p, const char 
 static int read_bool(struct http_req *r, const struct dns_params *p, const char *key, int def,
 		     int *out)
 {
-	static const char *const yes[] = {"", "1", "true", "yes", "on"};
-	static const char *const no[] = {"0", "false", "no", "off"};
 	char buf[32];
 	int bad;
 	const char *v = param(p, key, buf, sizeof(buf), &bad);
@@ -105,18 +103,12 @@ static int read_bool(struct http_req *r, const struct dns_params *p, const char 
 	}
 	if (v == NULL)
 		return 0;
-	for (size_t i = 0; i < NP_ARRAY_LEN(yes); i++) {
-		if (strcasecmp(v, yes[i]) == 0) {
-			*out = 1;
-			return 0;
-		}
+	if (v[0] == '\0') { /* a bare key: ?rd */
+		*out = 1;
+		return 0;
 	}
-	for (size_t i = 0; i < NP_ARRAY_LEN(no); i++) {
-		if (strcasecmp(v, no[i]) == 0) {
-			*out = 0;
-			return 0;
-		}
-	}
+	if (np_parse_bool(v, out) == 0)
+		return 0;
 	bad_param(r, p, key, "must be a boolean (true/false/1/0)");
 	return -1;
 }

@@ -99,18 +99,6 @@ static const struct opt options[] = {
 	 "log one line per HTTP request"},
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static char **str_field(struct config *c, const struct opt *o)
 {
 	return (char **)(void *)((char *)c + o->offset);
@@ -131,24 +119,6 @@ static size_t *size_field(struct config *c, const struct opt *o)
 	return (size_t *)(void *)((char *)c + o->offset);
 }
 
-static int parse_bool(const char *v, int *out)
-{
-	static const char *const yes[] = {"1", "true", "yes", "on"};
-	static const char *const no[] = {"0", "false", "no", "off"};
-
-	for (size_t i = 0; i < NP_ARRAY_LEN(yes); i++) {
-		if (strcasecmp(v, yes[i]) == 0) {
-			*out = 1;
-			return 0;
-		}
-		if (strcasecmp(v, no[i]) == 0) {
-			*out = 0;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 /* Applies one value; `source` is "--flag" or "NETPROBE_FLAG" for messages. */
 static int apply(struct config *c, const struct opt *o, const char *v, const char *source,
 		 char *err, size_t errlen)
@@ -158,7 +128,7 @@ static int apply(struct config *c, const struct opt *o, const char *v, const cha
 		char *copy = strdup(v);
 
 		if (copy == NULL) {
-			set_err(err, errlen, "%s: out of memory", source);
+			np_set_err(err, errlen, "%s: out of memory", source);
 			return -1;
 		}
 		free(*str_field(c, o));
@@ -172,16 +142,16 @@ static int apply(struct config *c, const struct opt *o, const char *v, const cha
 
 		errno = 0;
 		if (*v == '\0' || !isdigit((unsigned char)*v)) {
-			set_err(err, errlen, "%s: '%s' is not a non-negative integer", source, v);
+			np_set_err(err, errlen, "%s: '%s' is not a non-negative integer", source, v);
 			return -1;
 		}
 		n = strtoull(v, &end, 10);
 		if (errno != 0 || *end != '\0') {
-			set_err(err, errlen, "%s: '%s' is not a non-negative integer", source, v);
+			np_set_err(err, errlen, "%s: '%s' is not a non-negative integer", source, v);
 			return -1;
 		}
 		if (n < o->min || n > o->max) {
-			set_err(err, errlen, "%s: %llu is out of range [%lu, %lu]", source, n, o->min,
+			np_set_err(err, errlen, "%s: %llu is out of range [%lu, %lu]", source, n, o->min,
 				o->max);
 			return -1;
 		}
@@ -192,8 +162,8 @@ static int apply(struct config *c, const struct opt *o, const char *v, const cha
 		return 0;
 	}
 	case OPT_BOOL:
-		if (parse_bool(v, int_field(c, o)) != 0) {
-			set_err(err, errlen, "%s: '%s' is not a boolean (true/false/1/0/on/off)",
+		if (np_parse_bool(v, int_field(c, o)) != 0) {
+			np_set_err(err, errlen, "%s: '%s' is not a boolean (true/false/1/0/on/off)",
 				source, v);
 			return -1;
 		}
@@ -212,7 +182,7 @@ static int apply(struct config *c, const struct opt *o, const char *v, const cha
 				strncat(list, i ? ", " : "", sizeof(list) - strlen(list) - 1);
 				strncat(list, o->choices[i], sizeof(list) - strlen(list) - 1);
 			}
-			set_err(err, errlen, "%s: '%s' is not one of: %s", source, v, list);
+			np_set_err(err, errlen, "%s: '%s' is not one of: %s", source, v, list);
 		}
 		return -1;
 	}
@@ -318,47 +288,47 @@ static int valid_ip(const char *s)
 static int validate(struct config *c, char *err, size_t errlen)
 {
 	if (!valid_ip(c->bind)) {
-		set_err(err, errlen, "--bind: '%s' is not an IPv4 or IPv6 address", c->bind);
+		np_set_err(err, errlen, "--bind: '%s' is not an IPv4 or IPv6 address", c->bind);
 		return -1;
 	}
 	if (c->listener_bind != NULL && !valid_ip(c->listener_bind)) {
-		set_err(err, errlen, "--listener-bind: '%s' is not an IPv4 or IPv6 address",
+		np_set_err(err, errlen, "--listener-bind: '%s' is not an IPv4 or IPv6 address",
 			c->listener_bind);
 		return -1;
 	}
 	if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
-		set_err(err, errlen, "%s: --tls-cert and --tls-key must be given together",
+		np_set_err(err, errlen, "%s: --tls-cert and --tls-key must be given together",
 			c->tls_cert == NULL ? "--tls-cert" : "--tls-key");
 		return -1;
 	}
 	if (c->doh_port != 0 && c->tls_cert == NULL) {
-		set_err(err, errlen,
+		np_set_err(err, errlen,
 			"--doh-port: DNS over HTTPS needs TLS: give --tls-cert and --tls-key too");
 		return -1;
 	}
 	if (c->doh_port != 0 && c->doh_port == c->port) {
-		set_err(err, errlen, "--doh-port: %u is also the --port of the HTTP API",
+		np_set_err(err, errlen, "--doh-port: %u is also the --port of the HTTP API",
 			c->doh_port);
 		return -1;
 	}
 	if (c->doh_port != 0 && c->listeners && c->doh_port == c->listener_tcp_port &&
 	    (c->listener_bind == NULL || strcmp(c->listener_bind, c->bind) == 0)) {
-		set_err(err, errlen, "--doh-port: %u is also the --listener-tcp-port",
+		np_set_err(err, errlen, "--doh-port: %u is also the --listener-tcp-port",
 			c->doh_port);
 		return -1;
 	}
 	if (c->default_timeout_ms > c->max_timeout_ms) {
-		set_err(err, errlen,
+		np_set_err(err, errlen,
 			"--default-timeout-ms: %u is above --max-timeout-ms (%u)",
 			c->default_timeout_ms, c->max_timeout_ms);
 		return -1;
 	}
 	if (c->greeting == NULL || strlen(c->greeting) > 4096) {
-		set_err(err, errlen, "--greeting: must be 0..4096 bytes");
+		np_set_err(err, errlen, "--greeting: must be 0..4096 bytes");
 		return -1;
 	}
 	if (c->auth_tokens != NULL && c->auth_tokens[0] == '\0') {
-		set_err(err, errlen, "--auth-token: empty token list");
+		np_set_err(err, errlen, "--auth-token: empty token list");
 		return -1;
 	}
 	return 0;
@@ -401,7 +371,7 @@ enum config_result config_load(struct config *c, int argc, char **argv, FILE *ou
 
 	flags = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*flags));
 	if (flags == NULL) {
-		set_err(err, errlen, "out of memory");
+		np_set_err(err, errlen, "out of memory");
 		return CONFIG_ERROR;
 	}
 	for (int i = 1; i < argc; i++) {
@@ -422,7 +392,7 @@ enum config_result config_load(struct config *c, int argc, char **argv, FILE *ou
 			goto done;
 		}
 		if (strncmp(a, "--", 2) != 0) {
-			set_err(err, errlen, "unexpected argument '%s' (options start with --)", a);
+			np_set_err(err, errlen, "unexpected argument '%s' (options start with --)", a);
 			goto done;
 		}
 		name = a + 2;
@@ -437,7 +407,7 @@ enum config_result config_load(struct config *c, int argc, char **argv, FILE *ou
 				o = NULL;
 		}
 		if (o == NULL) {
-			set_err(err, errlen, "--%.*s: unknown option (see --help)", (int)nlen, name);
+			np_set_err(err, errlen, "--%.*s: unknown option (see --help)", (int)nlen, name);
 			goto done;
 		}
 		if (eq != NULL) {
@@ -447,7 +417,7 @@ enum config_result config_load(struct config *c, int argc, char **argv, FILE *ou
 		} else if (i + 1 < argc) {
 			value = argv[++i];
 		} else {
-			set_err(err, errlen, "--%s: missing value", o->flag);
+			np_set_err(err, errlen, "--%s: missing value", o->flag);
 			goto done;
 		}
 		flags[nflags].o = o;

@@ -179,20 +179,6 @@ static const char *err_text(int e, char *buf, size_t len)
 	return strerror_r(e, buf, len);
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static size_t out_pending(const struct h2_conn *c)
 {
 	return c->out_len - c->out_off;
@@ -1165,7 +1151,7 @@ static int listen_open(struct h2_server *s, char *err, size_t errlen)
 	socklen_t alen;
 
 	if (np_addr_make(s->cfg->bind, s->cfg->doh_port, &a, &alen) != 0) {
-		set_err(err, errlen, "--bind: '%s' is not an IPv4 or IPv6 address", s->cfg->bind);
+		np_set_err(err, errlen, "--bind: '%s' is not an IPv4 or IPv6 address", s->cfg->bind);
 		return NP_EINVAL;
 	}
 	return np_listen_socket(SOCK_STREAM, &a, alen, LISTEN_BACKLOG, "--doh-port", &s->fd, err,
@@ -1181,7 +1167,7 @@ static int tls_setup(struct h2_server *s, const char *cert_pem, const char *key_
 
 	rv = gnutls_certificate_allocate_credentials(&s->cred);
 	if (rv < 0) {
-		set_err(err, errlen, "--doh-port: TLS credentials: %s", gnutls_strerror(rv));
+		np_set_err(err, errlen, "--doh-port: TLS credentials: %s", gnutls_strerror(rv));
 		return NP_ETLS;
 	}
 	s->have_cred = 1;
@@ -1191,14 +1177,14 @@ static int tls_setup(struct h2_server *s, const char *cert_pem, const char *key_
 	key.size = (unsigned)strlen(key_pem);
 	rv = gnutls_certificate_set_x509_key_mem(s->cred, &cert, &key, GNUTLS_X509_FMT_PEM);
 	if (rv < 0) {
-		set_err(err, errlen,
+		np_set_err(err, errlen,
 			"--tls-cert: cannot use the certificate and key for --doh-port: %s",
 			gnutls_strerror(rv));
 		return NP_ETLS;
 	}
 	rv = gnutls_priority_init(&s->prio, TLS_PRIORITY, &where);
 	if (rv < 0) {
-		set_err(err, errlen, "--doh-port: TLS priorities at '%s': %s", where ? where : "?",
+		np_set_err(err, errlen, "--doh-port: TLS priorities at '%s': %s", where ? where : "?",
 			gnutls_strerror(rv));
 		return NP_ETLS;
 	}
@@ -1211,7 +1197,7 @@ static int callbacks_setup(struct h2_server *s, char *err, size_t errlen)
 	nghttp2_session_callbacks *cb;
 
 	if (nghttp2_session_callbacks_new(&cb) != 0) {
-		set_err(err, errlen, "--doh-port: out of memory");
+		np_set_err(err, errlen, "--doh-port: out of memory");
 		return NP_ENOMEM;
 	}
 	nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
@@ -1234,7 +1220,7 @@ int h2_new(struct worker *w, struct loop *l, const struct config *c, const char 
 	*out = NULL;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
-		set_err(err, errlen, "--doh-port: out of memory");
+		np_set_err(err, errlen, "--doh-port: out of memory");
 		return NP_ENOMEM;
 	}
 	s->worker = w;
@@ -1247,7 +1233,7 @@ int h2_new(struct worker *w, struct loop *l, const struct config *c, const char 
 	if (getrandom(&s->id_prefix, sizeof(s->id_prefix), 0) != sizeof(s->id_prefix))
 		s->id_prefix = (uint32_t)np_now_us();
 	if (cert_pem == NULL || key_pem == NULL) {
-		set_err(err, errlen, "--doh-port: needs --tls-cert and --tls-key");
+		np_set_err(err, errlen, "--doh-port: needs --tls-cert and --tls-key");
 		rc = NP_EINVAL;
 		goto done;
 	}
@@ -1262,7 +1248,7 @@ int h2_new(struct worker *w, struct loop *l, const struct config *c, const char 
 	if (rc == NP_OK)
 		rc = loop_watch_new(l, s->fd, LOOP_READ, on_accept, s, &s->accept_watch);
 	if (rc != NP_OK) {
-		set_err(err, errlen, "--doh-port: cannot watch the socket: %s",
+		np_set_err(err, errlen, "--doh-port: cannot watch the socket: %s",
 			np_strerror((enum np_status)rc));
 		goto done;
 	}

@@ -104,20 +104,6 @@ static const char *err_text(int e, char *buf, size_t len)
 	return strerror_r(e, buf, len);
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* ---- TCP connections ---- */
 
 static void conn_free(struct tcp_conn *c)
@@ -534,7 +520,7 @@ int listeners_new(struct loop *l, const struct config *c, struct metrics *m, str
 		err[0] = '\0';
 	ls = calloc(1, sizeof(*ls));
 	if (ls == NULL) {
-		set_err(err, errlen, "listeners: out of memory");
+		np_set_err(err, errlen, "listeners: out of memory");
 		goto done;
 	}
 	ls->loop = l;
@@ -550,13 +536,13 @@ int listeners_new(struct loop *l, const struct config *c, struct metrics *m, str
 	}
 	rc = NP_EINVAL;
 	if (c->listener_tcp_port > 65535 || c->listener_udp_port > 65535) {
-		set_err(err, errlen, "%s: port out of range",
+		np_set_err(err, errlen, "%s: port out of range",
 			c->listener_tcp_port > 65535 ? "--listener-tcp-port"
 						     : "--listener-udp-port");
 		goto done;
 	}
 	if (host == NULL || np_addr_make(host, c->listener_tcp_port, &a, &alen) != 0) {
-		set_err(err, errlen, "%s: '%s' is not an IPv4 or IPv6 address", host_flag,
+		np_set_err(err, errlen, "%s: '%s' is not an IPv4 or IPv6 address", host_flag,
 			host != NULL ? host : "");
 		goto done;
 	}
@@ -571,7 +557,7 @@ int listeners_new(struct loop *l, const struct config *c, struct metrics *m, str
 	rc = NP_ENOMEM;
 	ls->udp_buf = malloc(UDP_DGRAM_MAX);
 	if (ls->udp_buf == NULL) {
-		set_err(err, errlen, "listeners: out of memory");
+		np_set_err(err, errlen, "listeners: out of memory");
 		goto done;
 	}
 	rc = loop_timer_new(l, on_accept_retry, ls, &ls->accept_retry);
@@ -580,7 +566,7 @@ int listeners_new(struct loop *l, const struct config *c, struct metrics *m, str
 	if (rc == NP_OK)
 		rc = loop_watch_new(l, ls->udp_fd, LOOP_READ, on_udp, ls, &ls->udp_watch);
 	if (rc != NP_OK) {
-		set_err(err, errlen, "listeners: cannot watch the sockets: %s", np_strerror(rc));
+		np_set_err(err, errlen, "listeners: cannot watch the sockets: %s", np_strerror(rc));
 		goto done;
 	}
 	LOG(LOG_DEBUG, "listener: tcp and udp on %s ports %u/%u, %s mode", host,

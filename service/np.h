@@ -6,6 +6,7 @@
 #ifndef NP_H
 #define NP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum np_status {
@@ -29,6 +30,15 @@ enum np_status {
 const char *np_strerror(enum np_status s);
 /* Stable snake_case code for a status ("timeout", "connect_refused"...). */
 const char *np_status_code(enum np_status s);
+
+/* Formats an error message into err (errlen bytes); err may be NULL when
+ * errlen is 0. The one way modules report a message to their caller. */
+void np_set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Reads a boolean word: 1/true/yes/on or 0/false/no/off, any case.
+ * Returns 0 with *out set, or -1 for anything else (out untouched). */
+int np_parse_bool(const char *v, int *out);
 
 /* Monotonic clock in microseconds. Thread-safe. */
 uint64_t np_now_us(void);

@@ -98,20 +98,6 @@ static const char reason_default[] = "not in any list: allowed by default";
 static const char reason_not_ip[] = "not an IPv4 or IPv6 address: denied";
 static const char reason_no_policy[] = "no policy configured: denied";
 
-#define PRINTF_LIKE(fmt_arg, first_arg) __attribute__((format(printf, fmt_arg, first_arg)))
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) PRINTF_LIKE(3, 4);
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int is_blank(char c)
 {
@@ -293,34 +279,34 @@ int policy_parse_cidr(const char *text, struct policy_cidr *out, char *err, size
 
 	memset(out, 0, sizeof *out);
 	if (!text) {
-		set_err(err, errlen, "no CIDR given");
+		np_set_err(err, errlen, "no CIDR given");
 		goto done;
 	}
 	if (text[0] == '\0') {
-		set_err(err, errlen, "bad CIDR \"\": empty");
+		np_set_err(err, errlen, "bad CIDR \"\": empty");
 		goto done;
 	}
 	slash = strchr(text, '/');
 	addr_len = slash ? (size_t)(slash - text) : strlen(text);
 	if (addr_len == 0) {
-		set_err(err, errlen, "bad CIDR \"%.64s\": no address before the '/'", text);
+		np_set_err(err, errlen, "bad CIDR \"%.64s\": no address before the '/'", text);
 		goto done;
 	}
 	if (addr_len >= sizeof addr_text) {
-		set_err(err, errlen, "bad CIDR \"%.64s\": address part is too long", text);
+		np_set_err(err, errlen, "bad CIDR \"%.64s\": address part is too long", text);
 		goto done;
 	}
 	memcpy(addr_text, text, addr_len);
 	addr_text[addr_len] = '\0';
 	if (addr_parse_raw(addr_text, &out->net) != NP_OK) {
-		set_err(err, errlen, "bad CIDR \"%.64s\": \"%s\" is not an IPv4 or IPv6 address",
+		np_set_err(err, errlen, "bad CIDR \"%.64s\": \"%s\" is not an IPv4 or IPv6 address",
 			text, addr_text);
 		goto done;
 	}
 	max = family_bits(out->net.family);
 	prefix = max;
 	if (slash && parse_prefix(slash + 1, max, &prefix) != NP_OK) {
-		set_err(err, errlen,
+		np_set_err(err, errlen,
 			"bad CIDR \"%.64s\": prefix length \"%.8s\" is not a number "
 			"from 0 to %u for %s",
 			text, slash + 1, max, out->net.family == AF_INET ? "IPv4" : "IPv6");
@@ -388,12 +374,12 @@ static int list_parse(const char *what, const char *csv, const char *reason,
 		while (len > 0 && is_blank(s[len - 1]))
 			len--;
 		if (len == 0) {
-			set_err(err, errlen, "%s: entry %zu is empty (stray comma?)", what, i + 1);
+			np_set_err(err, errlen, "%s: entry %zu is empty (stray comma?)", what, i + 1);
 			rc = NP_EINVAL;
 			goto done;
 		}
 		if (len >= sizeof entry) {
-			set_err(err, errlen, "%s: entry %zu is too long to be a CIDR: \"%.40s...\"",
+			np_set_err(err, errlen, "%s: entry %zu is too long to be a CIDR: \"%.40s...\"",
 				what, i + 1, s);
 			rc = NP_EINVAL;
 			goto done;
@@ -402,7 +388,7 @@ static int list_parse(const char *what, const char *csv, const char *reason,
 		entry[len] = '\0';
 		rc = policy_parse_cidr(entry, &rules[i].cidr, why, sizeof why);
 		if (rc != NP_OK) {
-			set_err(err, errlen, "%s: %s", what, why);
+			np_set_err(err, errlen, "%s: %s", what, why);
 			goto done;
 		}
 		rules[i].reason = reason;
@@ -426,11 +412,11 @@ int policy_new(enum policy_preset preset, const char *allow_csv, const char *den
 
 	*out = NULL;
 	if (preset != POLICY_PRESET_DEFAULT && preset != POLICY_PRESET_PUBLIC_ONLY) {
-		set_err(err, errlen, "unknown policy preset %d", (int)preset);
+		np_set_err(err, errlen, "unknown policy preset %d", (int)preset);
 		goto done;
 	}
 	if (n_allow > POLICY_LIST_MAX || n_deny > POLICY_LIST_MAX) {
-		set_err(err, errlen, "%s list has %zu entries, more than the limit of %d",
+		np_set_err(err, errlen, "%s list has %zu entries, more than the limit of %d",
 			n_allow > POLICY_LIST_MAX ? "allow" : "deny",
 			n_allow > POLICY_LIST_MAX ? n_allow : n_deny, POLICY_LIST_MAX);
 		goto done;
@@ -442,7 +428,7 @@ int policy_new(enum policy_preset preset, const char *allow_csv, const char *den
 
 	p = calloc(1, sizeof *p + (n_allow + n_deny + n_builtin) * sizeof p->rules[0]);
 	if (!p) {
-		set_err(err, errlen, "out of memory building the target policy");
+		np_set_err(err, errlen, "out of memory building the target policy");
 		rc = NP_ENOMEM;
 		goto done;
 	}
@@ -465,7 +451,7 @@ int policy_new(enum policy_preset preset, const char *allow_csv, const char *den
 		/* The table is ours; a failure here is a bug the unit tests catch. */
 		rc = policy_parse_cidr(builtin_rules[i].cidr, &builtin->cidr, why, sizeof why);
 		if (rc != NP_OK) {
-			set_err(err, errlen, "built-in rule: %s", why);
+			np_set_err(err, errlen, "built-in rule: %s", why);
 			goto done;
 		}
 		builtin->reason = builtin_rules[i].reason;

@@ -611,25 +611,17 @@ int http_query_uint(struct http_req *r, const char *key, unsigned long def, unsi
 
 int http_query_bool(struct http_req *r, const char *key, int def, int *out)
 {
-	static const char *const yes[] = {"", "1", "true", "yes", "on"};
-	static const char *const no[] = {"0", "false", "no", "off"};
 	const char *v = http_req_query(r, key);
 
 	*out = def;
 	if (v == NULL)
 		return 0;
-	for (size_t i = 0; i < NP_ARRAY_LEN(yes); i++) {
-		if (strcasecmp(v, yes[i]) == 0) {
-			*out = 1;
-			return 0;
-		}
+	if (v[0] == '\0') { /* a bare key: ?confirm */
+		*out = 1;
+		return 0;
 	}
-	for (size_t i = 0; i < NP_ARRAY_LEN(no); i++) {
-		if (strcasecmp(v, no[i]) == 0) {
-			*out = 0;
-			return 0;
-		}
-	}
+	if (np_parse_bool(v, out) == 0)
+		return 0;
 	http_reply_problem(r, 400, key, "'%s' is not a boolean (true/false/1/0)", v);
 	return -1;
 }
