@@ -206,8 +206,7 @@ static void conn_close_soon(struct h2_conn *c)
 
 static void make_id(struct h2_server *s, struct h2_stream *st)
 {
-	snprintf(st->req_id, sizeof(st->req_id), "%08x-%02u-%010llx", s->id_prefix,
-		 worker_id(s->worker), (unsigned long long)++s->id_counter);
+	np_request_id(st->req_id, s->id_prefix, worker_id(s->worker), ++s->id_counter);
 }
 
 /*

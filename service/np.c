@@ -75,3 +75,21 @@ int np_parse_bool(const char *v, int *out)
 	}
 	return -1;
 }
+
+void np_request_id(char *buf, uint32_t prefix, unsigned worker, uint64_t counter)
+{
+	/* Written by hand: snprintf showed in profiles of the per-request path. */
+	static const char hex[] = "0123456789abcdef";
+	unsigned wid = worker % 100u;
+	char *p = buf;
+
+	for (int i = 7; i >= 0; i--)
+		*p++ = hex[(prefix >> (i * 4)) & 0xf];
+	*p++ = '-';
+	*p++ = (char)('0' + wid / 10u);
+	*p++ = (char)('0' + wid % 10u);
+	*p++ = '-';
+	for (int i = 9; i >= 0; i--)
+		*p++ = hex[(counter >> (i * 4)) & 0xf];
+	*p = '\0';
+}

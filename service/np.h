@@ -40,6 +40,11 @@ void np_set_err(char *err, size_t errlen, const char *fmt, ...)
  * Returns 0 with *out set, or -1 for anything else (out untouched). */
 int np_parse_bool(const char *v, int *out);
 
+/* Request ids "PPPPPPPP-WW-CCCCCCCCCC" (random prefix, worker, counter in
+ * hex), the same for both HTTP servers. buf holds NP_REQUEST_ID_LEN + 1. */
+#define NP_REQUEST_ID_LEN 22
+void np_request_id(char *buf, uint32_t prefix, unsigned worker, uint64_t counter);
+
 /* Monotonic clock in microseconds. Thread-safe. */
 uint64_t np_now_us(void);
 
