@@ -24,11 +24,16 @@ struct dns_job {
 	struct dns_group *group;
 	enum dns_mode mode;
 	int google;
+	/* Single answers and batches are written as results come in, in
+	 * order (compare needs every answer first, for "agree"): the JSON
+	 * work overlaps the queries still in flight. */
+	struct jsonw *w;
 };
 
 static void job_free(struct dns_job *j)
 {
 	dns_group_free(j->group);
+	jsonw_free(j->w);
 	free(j);
 }
 
@@ -127,26 +132,33 @@ static void result_write(struct jsonw *w, const struct dns_job *j, struct dns_gr
 		dns_result_write(w, dns_group_lookup(g, i), dns_group_result(g, i));
 }
 
+static void on_item_ready(struct dns_group *g, size_t i, void *ud)
+{
+	struct dns_job *j = ud;
+
+	result_write(j->w, j, g, i);
+	dns_group_release(g, i); /* written: a big batch need not hold every answer */
+}
+
 static void on_group_done(struct dns_group *g, void *ud)
 {
 	struct dns_job *j = ud;
-	struct jsonw *w = jsonw_new(DNS_REPLY_MAX);
+	struct jsonw *w = j->w;
 	/* Cloudflare serves the JSON API as application/dns-json. */
 	const char *ctype = j->mode == MODE_SINGLE && j->google ? "application/dns-json"
 								  : "application/json";
 	int agree;
 
-	if (w == NULL)
-		goto done;
+	j->w = NULL; /* dns_reply() takes it */
 	switch (j->mode) {
 	case MODE_SINGLE:
-		result_write(w, j, g, 0);
-		break;
+		break; /* on_item_ready wrote it */
 	case MODE_COMPARE:
-		if (compare_agree(g, &agree) != 0) {
+		w = jsonw_new(DNS_REPLY_MAX);
+		if (w == NULL || compare_agree(g, &agree) != 0) {
 			jsonw_free(w);
 			w = NULL;
-			goto done;
+			break;
 		}
 		jsonw_object_begin(w);
 		jsonw_key(w, "results");
@@ -158,17 +170,10 @@ static void on_group_done(struct dns_group *g, void *ud)
 		jsonw_object_end(w);
 		break;
 	case MODE_BATCH:
-		jsonw_object_begin(w);
-		jsonw_kuint(w, "count", dns_group_size(g));
-		jsonw_key(w, "results");
-		jsonw_array_begin(w);
-		for (size_t i = 0; i < dns_group_size(g); i++)
-			result_write(w, j, g, i);
 		jsonw_array_end(w);
 		jsonw_object_end(w);
 		break;
 	}
-done:
 	dns_reply(j->req, w, ctype); /* w NULL: 503 out of memory */
 	job_free(j);
 }
@@ -193,22 +198,40 @@ static int wants_google(struct http_req *r, const char *format, int *out)
 }
 
 /* Starts the job's group; with `owned`, qs (malloc'd) is the group's
- * from here on, whatever happens. */
+ * from here on, whatever happens. Frees j when it cannot start. */
 static void start(struct http_req *r, struct dns_job *j, struct dns_lookup *qs, size_t n,
 		  int owned)
 {
-	int rc = owned ? dns_group_start_owned(http_req_worker(r), PROBE_DNS, qs, n, 0,
-					       on_group_done, j, &j->group)
-		       : dns_group_start(http_req_worker(r), PROBE_DNS, qs, n, 0, on_group_done, j,
-					 &j->group);
+	int rc = NP_ENOMEM;
 
-	if (rc != NP_OK) {
-		free(j);
-		http_reply_problem(r, 503, NULL, "cannot start the lookup: %s",
-				   np_strerror((enum np_status)rc));
-		return;
+	if (j->mode != MODE_COMPARE) {
+		j->w = jsonw_new(DNS_REPLY_MAX);
+		if (j->w == NULL) {
+			if (owned)
+				free(qs);
+			goto fail;
+		}
+		if (j->mode == MODE_BATCH) {
+			jsonw_object_begin(j->w);
+			jsonw_kuint(j->w, "count", n);
+			jsonw_key(j->w, "results");
+			jsonw_array_begin(j->w);
+		}
 	}
+	rc = owned ? dns_group_start_owned(http_req_worker(r), PROBE_DNS, qs, n, 0, on_group_done,
+					   j, &j->group)
+		   : dns_group_start(http_req_worker(r), PROBE_DNS, qs, n, 0, on_group_done, j,
+				     &j->group);
+	if (rc != NP_OK)
+		goto fail;
+	if (j->w != NULL)
+		dns_group_set_item_cb(j->group, on_item_ready);
 	http_req_on_cancel(r, on_cancel, j);
+	return;
+fail:
+	job_free(j);
+	http_reply_problem(r, 503, NULL, "cannot start the lookup: %s",
+			   np_strerror((enum np_status)rc));
 }
 
 static void dns_get(struct http_req *r)

@@ -329,6 +329,7 @@ struct group_item {
 	struct dns_group *g;
 	size_t index;
 	struct dns_op *op;
+	int done;
 };
 
 struct dns_group {
@@ -338,9 +339,11 @@ struct dns_group {
 	struct dns_result *results;
 	struct group_item *items;
 	size_t n, remaining;
+	size_t next_ready;         /* items below it went to item_cb */
 	int keep_wire;
 	int starting;
 	dns_group_cb cb;
+	dns_group_item_cb item_cb;
 	void *ud;
 	struct loop_timer *finish;
 };
@@ -355,17 +358,31 @@ static const char *outcome_code(const struct dns_result *res)
 	return np_status_code(res->status);
 }
 
+/* Hands finished items to item_cb in index order, each once. */
+static void group_advance(struct dns_group *g)
+{
+	if (g->item_cb == NULL)
+		return;
+	while (g->next_ready < g->n && g->items[g->next_ready].done)
+		g->item_cb(g, g->next_ready++, g->ud);
+}
+
 static void item_done(struct dns_group *g, struct group_item *it)
 {
 	struct dns_result *res = &g->results[it->index];
 
 	it->op = NULL;
+	it->done = 1;
 	metrics_probe_done(worker_metrics(g->w), g->kind, outcome_code(res), res->rtt_ms / 1000.0);
 	if (--g->remaining == 0) {
-		if (g->starting)
+		if (g->starting) {
 			loop_timer_arm(g->finish, 0); /* never call back from inside start */
-		else
+		} else {
+			group_advance(g);
 			g->cb(g, g->ud);
+		}
+	} else if (!g->starting && it->index == g->next_ready) {
+		group_advance(g);
 	}
 }
 
@@ -411,6 +428,7 @@ static void on_finish(void *ud)
 {
 	struct dns_group *g = ud;
 
+	group_advance(g);
 	g->cb(g, g->ud);
 }
 
@@ -511,6 +529,22 @@ const struct dns_lookup *dns_group_lookup(const struct dns_group *g, size_t i)
 size_t dns_group_size(const struct dns_group *g)
 {
 	return g->n;
+}
+
+void dns_group_set_item_cb(struct dns_group *g, dns_group_item_cb cb)
+{
+	g->item_cb = cb;
+}
+
+void dns_group_release(struct dns_group *g, size_t i)
+{
+	struct dns_result *res = &g->results[i];
+
+	dns_msg_free(res->msg);
+	res->msg = NULL;
+	free(res->wire);
+	res->wire = NULL;
+	res->wire_len = 0;
 }
 
 void dns_group_free(struct dns_group *g)

@@ -95,6 +95,18 @@ int dns_group_start(struct worker *w, enum metrics_probe kind, const struct dns_
 int dns_group_start_owned(struct worker *w, enum metrics_probe kind, struct dns_lookup *lookups,
 			  size_t n, int keep_wire, dns_group_cb cb, void *ud,
 			  struct dns_group **out);
+/*
+ * Reports finished items one by one, in index order, each once: item i
+ * as soon as items 0..i have all finished (so a handler can write result
+ * i while later ones are still in flight), and all of them before the
+ * group's cb. Set it right after a successful start; it never runs from
+ * inside the start call.
+ */
+typedef void (*dns_group_item_cb)(struct dns_group *g, size_t i, void *ud);
+void dns_group_set_item_cb(struct dns_group *g, dns_group_item_cb cb);
+/* Frees result i's parsed message and wire copy once they are written:
+ * the result keeps its status, timing and detail, but msg is NULL. */
+void dns_group_release(struct dns_group *g, size_t i);
 const struct dns_result *dns_group_result(const struct dns_group *g, size_t i);
 const struct dns_lookup *dns_group_lookup(const struct dns_group *g, size_t i);
 size_t dns_group_size(const struct dns_group *g);
