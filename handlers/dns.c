@@ -7,11 +7,13 @@
  */
 #include "handlers.h"
 #include "config.h"
+#include "dns_batch_body.h"
 #include "dns_lookup.h"
 #include "http.h"
 #include "jsonw.h"
 #include "worker.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -303,22 +305,66 @@ static void dns_get(struct http_req *r)
 	start(r, j, qs, n, 0);
 }
 
+/*
+ * The batch's body: most are {"queries":["name",...], defaults...}, which
+ * dns_batch_body_scan() reads without building a jansson string per name;
+ * any other shape goes through jansson, with the same answers.
+ */
+struct batch_body {
+	struct dns_batch_body *fast;
+	json_t *doc;  /* the whole body (jansson) or the fast path's defaults */
+	json_t *list; /* jansson's "queries" (NULL on the fast path) */
+	size_t n;
+};
+
+/* 0 with b filled, or -1 having answered 400/503. */
+static int batch_body_read(struct http_req *r, struct batch_body *b)
+{
+	size_t len;
+	const unsigned char *raw = http_req_body(r, &len);
+	int rc = len > 0 ? dns_batch_body_scan((const char *)raw, len,
+					       worker_config(http_req_worker(r))->dns_batch_max,
+					       &b->fast)
+			 : 0;
+
+	if (rc < 0) {
+		http_reply_problem(r, 503, NULL, "out of memory");
+		return -1;
+	}
+	if (rc == 1) {
+		b->doc = json_incref(dns_batch_body_rest(b->fast));
+		b->n = dns_batch_body_count(b->fast);
+		return 0;
+	}
+	b->doc = http_req_json_body(r);
+	if (b->doc == NULL)
+		return -1;
+	b->list = json_object_get(b->doc, "queries");
+	b->n = json_is_array(b->list) ? json_array_size(b->list) : 0;
+	return 0;
+}
+
+static void batch_body_free(struct batch_body *b)
+{
+	json_decref(b->doc);
+	dns_batch_body_free(b->fast);
+}
+
 static void dns_post(struct http_req *r)
 {
 	const struct config *c = worker_config(http_req_worker(r));
-	json_t *body = http_req_json_body(r);
-	json_t *list;
+	struct batch_body body = {0};
 	struct dns_params top = {.req = r};
 	struct dns_lookup defaults, *qs = NULL;
 	struct dns_job *j = NULL;
 	size_t n;
 	int google;
 
-	if (body == NULL)
+	if (batch_body_read(r, &body) != 0)
 		return;
-	top.json = body;
+	top.json = body.doc;
 	{
-		json_t *fmt = json_object_get(body, "format");
+		json_t *fmt = json_object_get(body.doc, "format");
 
 		if (fmt != NULL && !json_is_string(fmt)) {
 			http_reply_problem(r, 400, "format", "must be a string");
@@ -327,18 +373,17 @@ static void dns_post(struct http_req *r)
 		if (wants_google(r, fmt ? json_string_value(fmt) : NULL, &google) != 0)
 			goto done;
 	}
-	list = json_object_get(body, "queries");
-	if (!json_is_array(list) || json_array_size(list) == 0) {
+	n = body.n;
+	if (n == 0) {
 		http_reply_problem(r, 400, "queries", "a non-empty array of queries is required");
 		goto done;
 	}
-	n = json_array_size(list);
 	if (n > c->dns_batch_max) {
 		http_reply_problem(r, 400, "queries", "%zu queries; the maximum is %u (--dns-batch-max)",
 				   n, c->dns_batch_max);
 		goto done;
 	}
-	if (json_object_get(body, "name") != NULL) {
+	if (json_object_get(body.doc, "name") != NULL) {
 		http_reply_problem(r, 400, "name",
 				   "a batch has no top-level name: give names in queries");
 		goto done;
@@ -352,11 +397,13 @@ static void dns_post(struct http_req *r)
 		goto done;
 	}
 	for (size_t i = 0; i < n; i++) {
-		json_t *item = json_array_get(list, i);
+		json_t *item = body.fast != NULL ? NULL : json_array_get(body.list, i);
 		struct dns_params p = {.req = r, .list = "queries", .index = i};
 
 		/* A bare string is a name with the defaults. */
-		if (json_is_string(item)) {
+		if (body.fast != NULL) {
+			p.name = dns_batch_body_name(body.fast, i);
+		} else if (json_is_string(item)) {
 			p.name = json_string_value(item);
 		} else if (json_is_object(item)) {
 			p.json = item;
@@ -382,7 +429,7 @@ static void dns_post(struct http_req *r)
 	qs = NULL; /* the group's now */
 done:
 	free(qs);
-	json_decref(body);
+	batch_body_free(&body);
 }
 
 void handle_dns(struct http_req *r)

@@ -12,9 +12,19 @@
  *
  * Every operation also has its own guard timer at the caller's budget, so
  * the caller's timeout holds whatever c-ares' retry schedule does.
+ *
+ * Every channel opens, reads and writes its sockets through the resolver's
+ * dns_sock (service/dns_sock.c), which batches UDP system calls: queries
+ * leave in one sendmmsg() per burst (at the latest from a before-sleep hook,
+ * which runs after the HTTP server's, so the queries of requests served
+ * there leave before the loop waits) and answers are read with recvmmsg().
+ * It also gives each UDP socket its 4 MB receive buffer: with a thousand
+ * queries in flight the default one overflows and answers are lost until
+ * c-ares retries.
  */
 #include "dns.h"
 #include "config.h"
+#include "dns_sock.h"
 #include "log.h"
 #include "loop.h"
 
@@ -28,9 +38,8 @@
 #include <sys/random.h>
 
 #define MAX_CHANNELS 16
-/* UDP receive buffer: with a thousand queries in flight the default
- * buffer overflows and answers are lost until c-ares retries. */
-#define UDP_RCVBUF (4 << 20)
+/* Extra ares_process_fd() calls for answers dns_sock still holds after one. */
+#define DRAIN_MAX 4
 
 struct chan_sock {
 	int fd;
@@ -86,6 +95,7 @@ struct dns_resolver {
 	const struct config *cfg;
 	struct dns_channel *channels;
 	unsigned nchannels;
+	struct dns_sock *sock;   /* the sockets of every channel */
 	char default_servers[256];
 	/* c-ares 1.18's ares_send keeps the id of the message it is given, and
 	 * matches answers on it: ids must be unique among queries in flight,
@@ -106,8 +116,30 @@ static void on_sock_event(int fd, unsigned events, void *ud)
 
 	c->busy++;
 	ares_process_fd(c->ch, rd, wr);
+	/* c-ares reads until EAGAIN, which leaves dns_sock's batch empty. If
+	 * it stopped early, answers read from the kernel would wait for the
+	 * next datagram to wake epoll: hand them over now. */
+	for (int i = 0; rd != ARES_SOCKET_BAD && i < DRAIN_MAX &&
+			dns_sock_buffered(c->res->sock, fd) > 0; i++)
+		ares_process_fd(c->ch, fd, ARES_SOCKET_BAD);
 	c->busy--;
 	chan_rearm(c);
+}
+
+/* dns_sock kept a send error for fd (from a loop timer): c-ares reads it
+ * now and closes the socket, then re-sends or ends its queries. */
+static void on_send_error(int fd, void *ud)
+{
+	struct dns_resolver *r = ud;
+
+	for (struct dns_channel *c = r->channels; c != NULL; c = c->next) {
+		for (size_t i = 0; i < c->nsocks; i++) {
+			if (c->socks[i].fd == fd) {
+				on_sock_event(fd, LOOP_READ, c);
+				return;
+			}
+		}
+	}
 }
 
 static void on_sock_state(void *data, ares_socket_t fd, int readable, int writable)
@@ -149,19 +181,6 @@ static void on_sock_state(void *data, ares_socket_t fd, int readable, int writab
 		return;
 	}
 	c->socks[c->nsocks++].fd = fd;
-}
-
-static int on_sock_config(ares_socket_t fd, int type, void *ud)
-{
-	int size = UDP_RCVBUF;
-
-	(void)ud;
-	if (type != SOCK_DGRAM)
-		return 0;
-	/* SO_RCVBUFFORCE passes net.core.rmem_max when we may (CAP_NET_ADMIN). */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-	return 0;
 }
 
 static void on_chan_timer(void *ud)
@@ -241,7 +260,8 @@ static int chan_new(struct dns_resolver *r, const char *servers_csv, int tcp,
 		c->ch = NULL;
 		goto fail;
 	}
-	ares_set_socket_configure_callback(c->ch, on_sock_config, c);
+	/* Before any socket is opened: they all go through dns_sock. */
+	dns_sock_install(r->sock, c->ch);
 	if (servers_csv != NULL && ares_set_servers_ports_csv(c->ch, servers_csv) != ARES_SUCCESS)
 		goto fail;
 	snprintf(c->servers, sizeof(c->servers), "%s",
@@ -762,6 +782,7 @@ int dns_resolver_new(struct loop *l, const struct config *c, struct dns_resolver
 {
 	struct dns_resolver *r;
 	ares_channel probe = NULL;
+	int rc;
 
 	*out = NULL;
 	r = calloc(1, sizeof(*r));
@@ -820,6 +841,14 @@ int dns_resolver_new(struct loop *l, const struct config *c, struct dns_resolver
 		if (r->default_servers[0] == '\0')
 			snprintf(r->default_servers, sizeof(r->default_servers), "127.0.0.1:53");
 	}
+	/* Its before-sleep hook lives as long as the resolver. */
+	rc = dns_sock_new(l, on_send_error, r, &r->sock);
+	if (rc != NP_OK) {
+		snprintf(err, errlen, "cannot attach the DNS sockets to the event loop: %s",
+			 np_strerror((enum np_status)rc));
+		free(r);
+		return rc;
+	}
 	*out = r;
 	return NP_OK;
 oom:
@@ -845,5 +874,7 @@ void dns_resolver_free(struct dns_resolver *r)
 		 * cancelled ones are freed there, live ones get NP_ECANCELLED. */
 		chan_free(c);
 	}
+	/* After the channels: ares_destroy closes their sockets through it. */
+	dns_sock_free(r->sock);
 	free(r);
 }

@@ -2,7 +2,8 @@
  * dns.h - the DNS transport of one worker, on c-ares: it sends a query
  * message we built (service/dns_wire.h) to a resolver and hands back the
  * raw answer message with timing. Sockets and timeouts run on the worker's
- * loop (c-ares sock_state_cb -> loop watchers, ares_timeout -> a timer).
+ * loop (c-ares sock_state_cb -> loop watchers, ares_timeout -> a timer);
+ * the sockets go through service/dns_sock.c, which batches UDP system calls.
  *
  * c-ares channels are kept per (servers, transport, timeout, tries), created
  * on first use and evicted least-recently-used when idle, so per-request

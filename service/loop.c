@@ -3,8 +3,8 @@
  *
  * One epoll instance watches file descriptors; timers live in a binary
  * min-heap keyed on their due time in microseconds; cross-thread wake-ups
- * go through one eventfd. Each iteration: run the before-sleep hook, wait
- * (capped by the nearest timer and any cap the hook set), dispatch fd
+ * go through one eventfd. Each iteration: run the before-sleep hooks, wait
+ * (capped by the nearest timer and any cap a hook set), dispatch fd
  * events, then fire due timers. Objects freed during dispatch are only
  * marked dead and reclaimed at the end of the iteration, so a callback may
  * free any watcher or timer, its own included.
@@ -70,8 +70,14 @@ struct loop {
 	struct loop_async *asyncs;
 	int asyncs_dead;
 
-	loop_hook_cb before_sleep;
+	loop_hook_cb before_sleep;   /* set with loop_set_before_sleep: runs first */
 	void *before_sleep_ud;
+	struct loop_hook {
+		loop_hook_cb cb;     /* NULL: removed while the hooks ran */
+		void *ud;
+	} hooks[LOOP_MAX_HOOKS];     /* added with loop_add_before_sleep, in order */
+	size_t nhooks;
+	int running_hooks;           /* removal only marks the slot; compact after */
 };
 
 static void update_now(struct loop *l)
@@ -461,6 +467,58 @@ void loop_set_before_sleep(struct loop *l, loop_hook_cb cb, void *ud)
 	l->before_sleep_ud = ud;
 }
 
+int loop_add_before_sleep(struct loop *l, loop_hook_cb cb, void *ud)
+{
+	if (cb == NULL)
+		return NP_EINVAL;
+	if (l->nhooks == LOOP_MAX_HOOKS)
+		return NP_ELIMIT;
+	l->hooks[l->nhooks].cb = cb;
+	l->hooks[l->nhooks].ud = ud;
+	l->nhooks++;
+	return NP_OK;
+}
+
+static void compact_hooks(struct loop *l)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < l->nhooks; i++) {
+		if (l->hooks[i].cb != NULL)
+			l->hooks[kept++] = l->hooks[i];
+	}
+	l->nhooks = kept;
+}
+
+void loop_remove_before_sleep(struct loop *l, loop_hook_cb cb, void *ud)
+{
+	for (size_t i = 0; i < l->nhooks; i++) {
+		if (l->hooks[i].cb == cb && l->hooks[i].ud == ud) {
+			l->hooks[i].cb = NULL;
+			break;
+		}
+	}
+	/* While the hooks run, the slots must not move under run_hooks. */
+	if (!l->running_hooks)
+		compact_hooks(l);
+}
+
+static void run_hooks(struct loop *l)
+{
+	/* Hooks added from a hook wait for the next iteration. */
+	size_t n = l->nhooks;
+
+	l->running_hooks = 1;
+	if (l->before_sleep != NULL)
+		l->before_sleep(l, l->before_sleep_ud);
+	for (size_t i = 0; i < n; i++) {
+		if (l->hooks[i].cb != NULL)
+			l->hooks[i].cb(l, l->hooks[i].ud);
+	}
+	l->running_hooks = 0;
+	compact_hooks(l);
+}
+
 void loop_cap_wait(struct loop *l, uint64_t ms)
 {
 	if (ms < l->wait_cap_ms)
@@ -493,8 +551,7 @@ int loop_run(struct loop *l)
 		int n;
 
 		l->wait_cap_ms = UINT64_MAX;
-		if (l->before_sleep != NULL)
-			l->before_sleep(l, l->before_sleep_ud);
+		run_hooks(l);
 		if (l->stop)
 			break;
 		n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, next_wait_ms(l));

@@ -1,6 +1,6 @@
 /*
  * loop.h - the event loop each worker thread runs: epoll fd watchers,
- * one-shot re-armable timers, cross-thread wake-ups, and a before-sleep hook.
+ * one-shot re-armable timers, cross-thread wake-ups, and before-sleep hooks.
  *
  * Everything here is loop thread only unless marked thread-safe. Watchers
  * and timers may be freed from inside any callback, their own included:
@@ -62,10 +62,27 @@ int loop_async_new(struct loop *l, loop_async_cb cb, void *ud, struct loop_async
 void loop_async_send(struct loop_async *a); /* thread-safe */
 void loop_async_free(struct loop_async *a); /* NULL-safe */
 
-/* Called once per iteration before waiting; may return a wait cap in ms
- * through loop_cap_wait(). One hook per loop. */
+/*
+ * Before-sleep hooks run once per iteration, before waiting: first the one
+ * set with loop_set_before_sleep(), then those added with
+ * loop_add_before_sleep() in the order they were added. A hook may lower
+ * the coming wait with loop_cap_wait().
+ */
+/* Sets (or, with cb NULL, clears) the hook that runs first; a later call
+ * replaces it. */
 void loop_set_before_sleep(struct loop *l, loop_hook_cb cb, void *ud);
-/* Lowers the next wait to at most ms (call from the before-sleep hook). */
+
+#define LOOP_MAX_HOOKS 8
+/* Adds a hook after the others. Returns NP_OK, NP_EINVAL (cb NULL) or
+ * NP_ELIMIT (LOOP_MAX_HOOKS already added). A hook added from a hook first
+ * runs in the next iteration. */
+int loop_add_before_sleep(struct loop *l, loop_hook_cb cb, void *ud);
+/* Removes the hook added with this cb and ud (nothing if there is none).
+ * May be called from any callback, hooks included: a removed hook that has
+ * not run yet in this iteration does not run. */
+void loop_remove_before_sleep(struct loop *l, loop_hook_cb cb, void *ud);
+
+/* Lowers the next wait to at most ms (call from a before-sleep hook). */
 void loop_cap_wait(struct loop *l, uint64_t ms);
 
 #endif

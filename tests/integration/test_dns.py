@@ -472,6 +472,55 @@ class AnswerTests(DnsCase):
         self.assertEqual(doc["query"]["server"], server)
         self.assertEqual(doc["query"]["timeout_ms"], 500)
 
+    def closed_udp_port(self):
+        """A UDP port on 127.0.0.1 that refuses datagrams, held for the test:
+        a socket bound there and connected to itself takes only its own, so
+        the kernel answers netprobe's with ICMP port unreachable."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((HOST, 0))
+        sock.connect(sock.getsockname())
+        self.addCleanup(sock.close)
+        return sock.getsockname()[1]
+
+    def assertRefusedAtOnce(self, res):
+        self.assertEqual(res["status"], "error", res)
+        self.assertEqual(res["error"]["code"], "connect_refused", res)
+        self.assertEqual(res["error"]["message"], "the server refused the connection")
+        # Ended by the ICMP error, not by the timeout (3000 ms, and at least
+        # 3000 / 7 ms for the first try of three).
+        self.assertLess(res["timing"]["total_ms"], 400 * harness.SCALE)
+
+    def test_refused_udp_ends_at_once(self):
+        server = "127.0.0.1:%d" % self.closed_udp_port()
+        for tries in ("1", "3"):
+            with self.subTest(tries=tries):
+                t0 = time.monotonic()
+                doc = self.lookup(name="www.np.test", server=server, timeout_ms="3000",
+                                  tries=tries)
+                self.assertLess(time.monotonic() - t0, 1.0 * harness.SCALE)
+                self.assertEqual(set(doc), {"query", "timing", "status", "error"})
+                self.assertRefusedAtOnce(doc)
+                self.assertEqual(doc["query"]["server"], server)
+                self.assertEqual(doc["query"]["transport"], "udp")
+
+    def test_refused_udp_batch_ends_at_once(self):
+        # Many queries leave in one sendmmsg(): the refusal of the first
+        # must still end every one of them, on every try. 20 queries and
+        # two tries stay within the kernel's ICMP burst (50).
+        server = "127.0.0.1:%d" % self.closed_udp_port()
+        body = {"queries": ["r%d.np.test" % i for i in range(20)], "server": server,
+                "timeout_ms": 3000, "tries": 2}
+        t0 = time.monotonic()
+        status, _, doc = SVC.json("POST", "/dns", headers={"Content-Type": "application/json"},
+                                  body=json.dumps(body).encode(), timeout=30)
+        self.assertLess(time.monotonic() - t0, 1.0 * harness.SCALE)
+        self.assertEqual(status, 200, doc)
+        self.assertEqual(doc["count"], 20)
+        for i, res in enumerate(doc["results"]):
+            with self.subTest(i=i):
+                self.assertEqual(res["query"]["name"], "r%d.np.test." % i)
+                self.assertRefusedAtOnce(res)
+
     # BUG (service/dns.c, per_try_ms() / chan_new()): over TCP the query gives
     # up after timeout_ms / (2^tries - 1), not timeout_ms: 166 ms of 500 with
     # the default tries=2, 71 ms with tries=3, 16 ms with tries=5. The budget

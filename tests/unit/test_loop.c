@@ -2,8 +2,9 @@
  * test_loop.c - unit tests of the event loop (service/loop.c): timer order
  * and the min-heap, re-arming, disarming, freeing from callbacks, fd
  * readiness and mask changes, paused watchers on hung-up fds, peer close,
- * cross-thread wake-ups, stopping, the before-sleep hook and its wait cap,
- * and the cached clock.
+ * cross-thread wake-ups, stopping, the before-sleep hooks (the one set and
+ * those added: order, limits, removal and addition from inside a hook) and
+ * the wait cap, and the cached clock.
  *
  * Every loop_run() is bounded: a guard timer (or, where a timer would
  * change what is measured, a watchdog thread) stops the loop after 2 s and
@@ -1474,6 +1475,236 @@ static void test_cap_wait(void **state)
 	loop_free(l);
 }
 
+/* ---- several before-sleep hooks ---- */
+
+struct hooks_ctx {
+	struct loop *loop;
+	char log[64];
+	size_t n;
+	int iterations;          /* stop after this many rounds of hooks */
+	int rounds;
+	loop_hook_cb remove_cb;  /* removed by hook 'a' in its first call */
+	void *remove_ud;
+	int add_once;            /* hook 'a' adds hook 'd' in its first call */
+};
+
+static void hooks_log(struct hooks_ctx *c, char ch)
+{
+	if (c->n < sizeof(c->log) - 1)
+		c->log[c->n++] = ch;
+}
+
+static void hook_d(struct loop *l, void *ud);
+
+static void hook_s(struct loop *l, void *ud)
+{
+	(void)l;
+	hooks_log(ud, 's');
+}
+
+/* The set hook, removing remove_cb in its first call. */
+static void hook_s_removes(struct loop *l, void *ud)
+{
+	struct hooks_ctx *c = ud;
+
+	hooks_log(c, 's');
+	if (c->remove_cb != NULL) {
+		loop_remove_before_sleep(l, c->remove_cb, c->remove_ud);
+		c->remove_cb = NULL;
+	}
+}
+
+static void hook_a(struct loop *l, void *ud)
+{
+	struct hooks_ctx *c = ud;
+
+	hooks_log(c, 'a');
+	if (c->remove_cb != NULL) {
+		loop_remove_before_sleep(l, c->remove_cb, c->remove_ud);
+		c->remove_cb = NULL;
+	}
+	if (c->add_once) {
+		c->add_once = 0;
+		assert_int_equal(loop_add_before_sleep(l, hook_d, c), NP_OK);
+	}
+}
+
+static void hook_b(struct loop *l, void *ud)
+{
+	hooks_log(ud, 'b');
+	(void)l;
+}
+
+static void hook_d(struct loop *l, void *ud)
+{
+	hooks_log(ud, 'd');
+	(void)l;
+}
+
+/* Last hook: one round done; a 0 ms timer keeps the loop from waiting. */
+static void hook_end(struct loop *l, void *ud)
+{
+	struct hooks_ctx *c = ud;
+
+	hooks_log(c, '|');
+	if (++c->rounds == c->iterations)
+		loop_stop(l);
+	loop_cap_wait(l, 0);
+}
+
+static void hooks_run(struct hooks_ctx *c)
+{
+	struct guard g;
+
+	guard_start(&g, c->loop);
+	run_guarded(&g);
+	guard_free(&g);
+}
+
+static void test_hooks_run_in_order(void **state)
+{
+	struct loop *l = new_loop();
+	struct hooks_ctx c = {.loop = l, .iterations = 3};
+
+	(void)state;
+	/* added first, set later: the set one still runs first */
+	assert_int_equal(loop_add_before_sleep(l, hook_a, &c), NP_OK);
+	assert_int_equal(loop_add_before_sleep(l, hook_b, &c), NP_OK);
+	assert_int_equal(loop_add_before_sleep(l, hook_end, &c), NP_OK);
+	loop_set_before_sleep(l, hook_s, &c);
+	hooks_run(&c);
+	assert_string_equal(c.log, "sab|sab|sab|");
+
+	/* clearing the set hook leaves the added ones */
+	memset(c.log, 0, sizeof(c.log));
+	c.n = 0;
+	c.rounds = 0;
+	c.iterations = 2;
+	loop_set_before_sleep(l, NULL, NULL);
+	hooks_run(&c);
+	assert_string_equal(c.log, "ab|ab|");
+
+	/* removed from outside: gone at once, the others keep their order */
+	memset(c.log, 0, sizeof(c.log));
+	c.n = 0;
+	c.rounds = 0;
+	loop_remove_before_sleep(l, hook_a, &c);
+	loop_remove_before_sleep(l, hook_a, &c);   /* twice: nothing */
+	loop_remove_before_sleep(l, hook_b, NULL); /* other ud: nothing */
+	hooks_run(&c);
+	assert_string_equal(c.log, "b|b|");
+
+	loop_remove_before_sleep(l, hook_b, &c);
+	loop_remove_before_sleep(l, hook_end, &c);
+	loop_free(l);
+}
+
+static void test_hooks_limits(void **state)
+{
+	struct loop *l = new_loop();
+	int hooks = 0;
+
+	(void)state;
+	assert_int_equal(loop_add_before_sleep(l, NULL, NULL), NP_EINVAL);
+	for (int i = 0; i < LOOP_MAX_HOOKS; i++)
+		assert_int_equal(loop_add_before_sleep(l, count_hook, &hooks), NP_OK);
+	assert_int_equal(loop_add_before_sleep(l, count_hook, &hooks), NP_ELIMIT);
+	/* the same cb and ud twice: one removal takes one of them */
+	loop_remove_before_sleep(l, count_hook, &hooks);
+	assert_int_equal(loop_add_before_sleep(l, count_hook, &hooks), NP_OK);
+	assert_int_equal(loop_add_before_sleep(l, count_hook, &hooks), NP_ELIMIT);
+	/* the set hook is not one of them */
+	loop_set_before_sleep(l, count_hook, &hooks);
+	loop_set_before_sleep(l, NULL, NULL);
+	for (int i = 0; i < LOOP_MAX_HOOKS; i++)
+		loop_remove_before_sleep(l, count_hook, &hooks);
+	assert_int_equal(loop_add_before_sleep(l, count_hook, &hooks), NP_OK);
+	loop_remove_before_sleep(l, count_hook, &hooks);
+	loop_free(l);
+}
+
+static void test_hooks_removed_from_a_hook(void **state)
+{
+	struct loop *l = new_loop();
+	struct hooks_ctx c = {.loop = l, .iterations = 2};
+
+	(void)state;
+	/* 'a' removes 'b', which comes after it: 'b' never runs */
+	c.remove_cb = hook_b;
+	c.remove_ud = &c;
+	assert_int_equal(loop_add_before_sleep(l, hook_a, &c), NP_OK);
+	assert_int_equal(loop_add_before_sleep(l, hook_b, &c), NP_OK);
+	assert_int_equal(loop_add_before_sleep(l, hook_end, &c), NP_OK);
+	hooks_run(&c);
+	assert_string_equal(c.log, "a|a|");
+
+	/* 'a' removes itself: it ran this once */
+	memset(c.log, 0, sizeof(c.log));
+	c.n = 0;
+	c.rounds = 0;
+	c.remove_cb = hook_a;
+	hooks_run(&c);
+	assert_string_equal(c.log, "a||");
+
+	/* the set hook removes an added one before it runs */
+	memset(c.log, 0, sizeof(c.log));
+	c.n = 0;
+	c.rounds = 0;
+	assert_int_equal(loop_add_before_sleep(l, hook_a, &c), NP_OK); /* after end */
+	assert_int_equal(loop_add_before_sleep(l, hook_b, &c), NP_OK);
+	c.remove_cb = hook_a;
+	loop_set_before_sleep(l, hook_s_removes, &c);
+	hooks_run(&c);
+	assert_string_equal(c.log, "s|bs|b");
+
+	loop_set_before_sleep(l, NULL, NULL);
+	loop_remove_before_sleep(l, hook_b, &c);
+	loop_remove_before_sleep(l, hook_end, &c);
+	loop_free(l);
+}
+
+static void test_hooks_added_from_a_hook(void **state)
+{
+	struct loop *l = new_loop();
+	struct hooks_ctx c = {.loop = l, .iterations = 3, .add_once = 1};
+
+	(void)state;
+	assert_int_equal(loop_add_before_sleep(l, hook_a, &c), NP_OK);
+	assert_int_equal(loop_add_before_sleep(l, hook_end, &c), NP_OK);
+	hooks_run(&c);
+	/* added by 'a' in the first round: runs from the second, last */
+	assert_string_equal(c.log, "a|a|da|d");
+	loop_remove_before_sleep(l, hook_a, &c);
+	loop_remove_before_sleep(l, hook_end, &c);
+	loop_remove_before_sleep(l, hook_d, &c);
+	loop_free(l);
+}
+
+static void test_added_hook_caps_wait(void **state)
+{
+	struct loop *l = new_loop();
+	struct watchdog wd;
+	struct cap_ctx c = {.loop = l};
+	uint64_t start;
+
+	(void)state;
+	watchdog_start(&wd, l);
+	assert_int_equal(loop_add_before_sleep(l, cap_hook, &c), NP_OK);
+	start = np_now_us();
+	assert_int_equal(loop_run(l), NP_OK);
+	assert_false(watchdog_end(&wd));
+	assert_int_equal(c.hooks, 4);
+	for (int i = 1; i < 4; i++) {
+		uint64_t gap = c.at[i] - c.at[i - 1];
+
+		assert_true(gap >= 19000u);
+		assert_true(gap < 100000u);
+	}
+	assert_true(c.at[3] - start < 300000u);
+	loop_remove_before_sleep(l, cap_hook, &c);
+	loop_free(l);
+}
+
 /* ---- the cached clock ---- */
 
 struct clock_ctx {
@@ -1600,6 +1831,11 @@ int main(void)
 		cmocka_unit_test(test_stop_before_run),
 		cmocka_unit_test(test_before_sleep_once_per_iteration),
 		cmocka_unit_test(test_cap_wait),
+		cmocka_unit_test(test_hooks_run_in_order),
+		cmocka_unit_test(test_hooks_limits),
+		cmocka_unit_test(test_hooks_removed_from_a_hook),
+		cmocka_unit_test(test_hooks_added_from_a_hook),
+		cmocka_unit_test(test_added_hook_caps_wait),
 		cmocka_unit_test(test_now_monotonic),
 		cmocka_unit_test(test_null_safe),
 	};
