@@ -461,6 +461,18 @@ done
 say "(ratio: names/s over c-ares'. *_cpu_us/name: CPU time of the netprobe / NSD processes per"
 say " name during that contender's rounds, from /proc tick counts at ${CLK_TCK} Hz, so coarse;"
 say " np_cores: that CPU time per name times names/s, i.e. how many cores netprobe kept busy)"
+# The spread behind the medians: every round's names/s, and each round's
+# ratio (the contenders of one round ran back to back, so drift of the
+# machine hits both sides of that ratio alike).
+for name in "${CONTENDERS[@]}"; do
+	line="" pairs=""
+	for ((r = 1; r <= ROUNDS; r++)); do
+		line+=" $(rate "${SEC[$name:$r]}")"
+		[[ $name != c-ares ]] &&
+			pairs+=" $(ratio "$(rate "${SEC[$name:$r]}")" "$(rate "${SEC[c-ares:$r]}")")"
+	done
+	say "   rounds $(printf '%-16s' "$name") names/s:$line${pairs:+   ratio per round:$pairs}"
+done
 ca_cpu=0
 for ((r = 1; r <= ROUNDS; r++)); do ca_cpu=$(awk -v a="$ca_cpu" -v b="${CPU_CLIENT[c-ares:$r]}" 'BEGIN { print a + b }'); done
 say "cares_bench's own CPU: $(awk -v t="$ca_cpu" -v n=$((NAMES * ROUNDS)) 'BEGIN { printf "%.1f", t * 1e6 / n }') us per name (getrusage)"
