@@ -13,6 +13,7 @@
 #include "policy.h"
 #include "worker.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +21,8 @@
 #include <string.h>
 
 #define TRIES_MAX 5
+/* udp_size not among the parameters (no size is this large). */
+#define UDP_SIZE_UNSET 65536u
 
 /* ---- reading parameters ---- */
 
@@ -190,6 +193,7 @@ static void lookup_copy_params(struct dns_lookup *q, const struct dns_lookup *fr
 	q->qclass = from->qclass;
 	q->flags = from->flags;
 	q->edns = from->edns;
+	q->opt = from->opt;
 	memcpy(q->server, from->server, sizeof(q->server));
 	q->tcp = from->tcp;
 	q->timeout_ms = from->timeout_ms;
@@ -221,13 +225,115 @@ static int lookup_set_name(struct http_req *r, const struct dns_params *p, const
 	return 0;
 }
 
+/*
+ * subnet=ADDRESS[/PREFIX] for a Client Subnet option (RFC 7871), as dig's
+ * +subnet reads it: an IPv4 or IPv6 address, the prefix 0..32 or 0..128
+ * (the whole address when left out), and "0" short for 0/0, which asks
+ * the resolver not to use the client's address at all (RFC 7871 7.1.2).
+ * Address bits past the prefix are zeroed, as dig does: section 6 wants
+ * them zero on the wire. 0 with e's ecs_* set, or -1 with why.
+ */
+static int subnet_parse(const char *v, struct dns_query_edns *e, char *why, size_t whylen)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const char *slash = strchr(v, '/');
+	size_t alen = slash != NULL ? (size_t)(slash - v) : strlen(v);
+	unsigned long prefix;
+	unsigned max;
+	uint8_t family;
+
+	memset(e->ecs_addr, 0, sizeof(e->ecs_addr));
+	if (alen == 0 || alen >= sizeof(addr)) {
+		snprintf(why, whylen,
+			 "'%.50s' is not ADDRESS/PREFIX (e.g. 192.0.2.0/24, "
+			 "2001:db8::/48 or 0/0)",
+			 v);
+		return -1;
+	}
+	memcpy(addr, v, alen);
+	addr[alen] = '\0';
+	if (strcmp(addr, "0") == 0) {
+		family = DNS_ECS_IPV4; /* dig sends 0/0 as IPv4, no address bytes */
+		max = 0;
+	} else if (inet_pton(AF_INET, addr, e->ecs_addr) == 1) {
+		family = DNS_ECS_IPV4;
+		max = 32;
+	} else if (inet_pton(AF_INET6, addr, e->ecs_addr) == 1) {
+		family = DNS_ECS_IPV6;
+		max = 128;
+	} else {
+		snprintf(why, whylen, "'%.50s' is not an IPv4 or IPv6 address", addr);
+		return -1;
+	}
+	prefix = max;
+	if (slash != NULL) {
+		const char *d = slash + 1;
+		char *end = NULL;
+
+		if (!isdigit((unsigned char)d[0]) || strlen(d) > 3) {
+			snprintf(why, whylen, "the prefix '%.20s' is not a number of bits", d);
+			return -1;
+		}
+		prefix = strtoul(d, &end, 10);
+		if (*end != '\0') {
+			snprintf(why, whylen, "the prefix '%.20s' is not a number of bits", d);
+			return -1;
+		}
+		if (max == 0 && prefix != 0) {
+			snprintf(why, whylen, "'0' is short for 0/0 only; give 0.0.0.0/%lu",
+				 prefix);
+			return -1;
+		}
+		if (prefix > max) {
+			snprintf(why, whylen,
+				 "the prefix /%lu is longer than an %s address (%u bits)", prefix,
+				 family == DNS_ECS_IPV4 ? "IPv4" : "IPv6", max);
+			return -1;
+		}
+	}
+	for (unsigned bit = (unsigned)prefix; bit < 128; bit++)
+		e->ecs_addr[bit / 8] &= (unsigned char)~(0x80u >> (bit % 8));
+	e->ecs_family = family;
+	e->ecs_source = (uint8_t)prefix;
+	return 0;
+}
+
+/*
+ * What travels in EDNS needs EDNS: names the first such parameter set
+ * while edns is off (answering 400) and returns -1, else 0.
+ */
+static int edns_needed(struct http_req *r, const struct dns_params *p, const struct dns_lookup *q)
+{
+	if (q->edns)
+		return 0;
+	if (q->flags & DNS_Q_DO) {
+		bad_param(r, p, "do", "the DO bit travels in EDNS: do=1 needs edns=1");
+		return -1;
+	}
+	if (q->opt.nsid) {
+		bad_param(r, p, "nsid", "NSID is an EDNS option: nsid=1 needs edns=1");
+		return -1;
+	}
+	if (q->opt.ecs_family != 0) {
+		bad_param(r, p, "subnet", "Client Subnet is an EDNS option: subnet needs edns=1");
+		return -1;
+	}
+	if (q->opt.udp_size != 0) {
+		bad_param(r, p, "udp_size",
+			  "the UDP payload size is announced in EDNS: udp_size needs edns=1");
+		return -1;
+	}
+	return 0;
+}
+
 int dns_lookup_read(struct http_req *r, const struct dns_params *p,
 		    const struct dns_lookup *defaults, int need_name, struct dns_lookup *q)
 {
 	const struct config *c = worker_config(http_req_worker(r));
-	const char *name, *type, *cls, *server, *transport;
+	const char *name, *type, *cls, *server, *transport, *subnet;
 	char why[160];
-	int rd, cd, ad, dnssec, edns;
+	int rd, cd, ad, dnssec, edns, nsid;
+	unsigned udp_size;
 
 	if (defaults != NULL && p->name != NULL && need_name) {
 		/*
@@ -242,10 +348,8 @@ int dns_lookup_read(struct http_req *r, const struct dns_params *p,
 			bad_param(r, p, "type", "OPT, AXFR and IXFR cannot be asked this way");
 			return -1;
 		}
-		if ((q->flags & DNS_Q_DO) && !q->edns) {
-			bad_param(r, p, "do", "the DO bit travels in EDNS: do=1 needs edns=1");
+		if (edns_needed(r, p, q) != 0)
 			return -1;
-		}
 		q->flags &= DNS_Q_RD | DNS_Q_CD | DNS_Q_AD | DNS_Q_DO;
 		return 0;
 	}
@@ -267,7 +371,7 @@ int dns_lookup_read(struct http_req *r, const struct dns_params *p,
 	}
 	if (read_text(r, p, "name", &name) || read_text(r, p, "type", &type) ||
 	    read_text(r, p, "class", &cls) || read_text(r, p, "server", &server) ||
-	    read_text(r, p, "transport", &transport))
+	    read_text(r, p, "transport", &transport) || read_text(r, p, "subnet", &subnet))
 		return -1;
 	if (need_name && lookup_set_name(r, p, name, q) != 0)
 		return -1;
@@ -311,16 +415,32 @@ int dns_lookup_read(struct http_req *r, const struct dns_params *p,
 	    read_bool(r, p, "cd", (q->flags & DNS_Q_CD) != 0, &cd) ||
 	    read_bool(r, p, "ad", (q->flags & DNS_Q_AD) != 0, &ad) ||
 	    read_bool(r, p, "do", (q->flags & DNS_Q_DO) != 0, &dnssec) ||
-	    read_bool(r, p, "edns", q->edns, &edns))
+	    read_bool(r, p, "edns", q->edns, &edns) ||
+	    read_bool(r, p, "nsid", q->opt.nsid, &nsid) ||
+	    read_uint(r, p, "udp_size", UDP_SIZE_UNSET, 0, 65535, &udp_size))
 		return -1;
-	if (dnssec && !edns) {
-		bad_param(r, p, "do", "the DO bit travels in EDNS: do=1 needs edns=1");
+	if (udp_size == UDP_SIZE_UNSET) {
+		udp_size = q->opt.udp_size;
+	} else if (udp_size < 512) {
+		/* RFC 6891 6.2.5 reads sizes below 512 as 512: refused rather than
+		 * sent as something that does not mean what it says. */
+		snprintf(why, sizeof(why),
+			 "%u is below 512, the least EDNS payload size (RFC 6891 6.2.5)", udp_size);
+		bad_param(r, p, "udp_size", why);
+		return -1;
+	}
+	if (subnet != NULL && subnet[0] == '\0') {
+		q->opt.ecs_family = 0; /* "": no option, even if a default had one */
+	} else if (subnet != NULL && subnet_parse(subnet, &q->opt, why, sizeof(why)) != 0) {
+		bad_param(r, p, "subnet", why);
 		return -1;
 	}
 	q->flags = (rd ? DNS_Q_RD : 0) | (cd ? DNS_Q_CD : 0) | (ad ? DNS_Q_AD : 0) |
 		   (dnssec ? DNS_Q_DO : 0);
 	q->edns = edns;
-	return 0;
+	q->opt.nsid = nsid;
+	q->opt.udp_size = (uint16_t)udp_size;
+	return edns_needed(r, p, q);
 }
 
 /* ---- groups of queries ---- */
@@ -501,7 +621,7 @@ int dns_group_start_owned(struct worker *w, enum metrics_probe kind, struct dns_
 		res->server = q->server[0] ? q->server
 					   : dns_resolver_default_servers(worker_dns(w));
 		rc = dns_query_build(q->name, q->qtype, q->qclass, 0, q->flags,
-				     q->edns ? DNS_EDNS_DEFAULT_UDP : 0, wire, sizeof(wire), &len);
+				     q->edns ? &q->opt : NULL, wire, sizeof(wire), &len);
 		if (rc == NP_OK)
 			rc = dns_send(worker_dns(w), wire, len, &o, on_answer, it, &it->op);
 		if (rc != NP_OK) {
@@ -632,6 +752,19 @@ static void query_write(struct jsonw *w, const struct dns_lookup *q, const struc
 	JSONW_KBOOL(w, "ad", (q->flags & DNS_Q_AD) != 0);
 	JSONW_KBOOL(w, "do", (q->flags & DNS_Q_DO) != 0);
 	JSONW_KBOOL(w, "edns", q->edns);
+	/* The EDNS options only when asked for: older answers are unchanged. */
+	if (q->opt.nsid)
+		JSONW_KBOOL(w, "nsid", 1);
+	if (q->opt.ecs_family != 0) {
+		char addr[INET6_ADDRSTRLEN], text[INET6_ADDRSTRLEN + 8];
+
+		inet_ntop(q->opt.ecs_family == DNS_ECS_IPV4 ? AF_INET : AF_INET6, q->opt.ecs_addr,
+			  addr, sizeof(addr));
+		snprintf(text, sizeof(text), "%s/%u", addr, q->opt.ecs_source);
+		JSONW_KSTRING(w, "subnet", text);
+	}
+	if (q->opt.udp_size != 0)
+		JSONW_KUINT(w, "udp_size", q->opt.udp_size);
 	JSONW_KUINT(w, "timeout_ms", q->timeout_ms);
 	JSONW_KUINT(w, "tries", q->tries);
 	jsonw_object_end(w);
@@ -674,6 +807,29 @@ void dns_outcome_write(struct jsonw *w, const struct dns_result *res, unsigned f
 		if (flags & DNS_OUTCOME_RCODE_CODE)
 			JSONW_KUINT(w, "rcode_code", rcode);
 	}
+}
+
+/*
+ * One EDNS option: code, dig's name for it when it has one, the value in
+ * hex, and decoded where dns_wire.c could: NSID's printable "text",
+ * CLIENT-SUBNET's "subnet" and "scope".
+ */
+static void option_write(struct jsonw *w, const struct dns_edns_option *o)
+{
+	const char *name = dns_edns_option_name(o->code);
+
+	jsonw_object_begin(w);
+	JSONW_KUINT(w, "code", o->code);
+	if (name != NULL)
+		JSONW_KSTRING(w, "name", name);
+	JSONW_KSTRING(w, "data_hex", o->hex);
+	if (o->text != NULL && o->code == DNS_OPT_NSID) {
+		JSONW_KSTRING(w, "text", o->text);
+	} else if (o->text != NULL && o->code == DNS_OPT_ECS) {
+		JSONW_KSTRING(w, "subnet", o->text);
+		JSONW_KUINT(w, "scope", (unsigned)o->scope);
+	}
+	jsonw_object_end(w);
 }
 
 void dns_result_write(struct jsonw *w, const struct dns_lookup *q, const struct dns_result *res)
@@ -727,12 +883,8 @@ void dns_result_write(struct jsonw *w, const struct dns_lookup *q, const struct 
 		JSONW_KBOOL(w, "do", m->edns.dnssec_ok);
 		JSONW_KEY(w, "options");
 		jsonw_array_begin(w);
-		for (size_t i = 0; i < m->edns.n_options; i++) {
-			jsonw_object_begin(w);
-			JSONW_KUINT(w, "code", m->edns.options[i].code);
-			JSONW_KSTRING(w, "data_hex", m->edns.options[i].hex);
-			jsonw_object_end(w);
-		}
+		for (size_t i = 0; i < m->edns.n_options; i++)
+			option_write(w, &m->edns.options[i]);
 		jsonw_array_end(w);
 		jsonw_object_end(w);
 	}

@@ -29,6 +29,9 @@ struct dns_lookup {
 	uint16_t qclass;
 	unsigned flags;               /* DNS_Q_* */
 	int edns;                     /* send an OPT record */
+	/* What the OPT record carries: nsid, subnet (ecs_family 0 when not
+	 * asked) and udp_size (0 when not given: the default). */
+	struct dns_query_edns opt;
 	char server[80];              /* canonical ip:port, "" for the defaults */
 	int tcp;
 	unsigned timeout_ms;
@@ -49,7 +52,8 @@ struct dns_params {
 
 /*
  * Fills *q from the parameters (name, type, class, server, transport,
- * timeout_ms, tries, rd, cd, ad, do, edns), applying defaults from
+ * timeout_ms, tries, rd, cd, ad, do, edns, nsid, subnet, udp_size),
+ * applying defaults from
  * `defaults` when given (a batch's top-level settings) and the worker's
  * config. On a bad value answers 400 (or 403 for a server the target
  * policy denies) naming the parameter, and returns -1.

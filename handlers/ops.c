@@ -57,7 +57,7 @@ void handle_metrics(struct http_req *r)
 {
 	unsigned n;
 	struct metrics *const *all = worker_all_metrics(http_req_worker(r), &n);
-	char *text = metrics_render(all, n);
+	char *text = metrics_render(all, n, worker_ratelimit(http_req_worker(r)));
 
 	if (text == NULL) {
 		http_reply_problem(r, 500, NULL, "could not render metrics");

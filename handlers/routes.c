@@ -1,7 +1,8 @@
 /*
  * routes.c - the route table. Every endpoint the service answers is one
  * line here; openapi.yaml must describe exactly these (a test checks it
- * through `netprobe --list-routes`).
+ * through `netprobe --list-routes`). ROUTE_OPS marks the routes that
+ * operate the service, which --rate-limit never refuses.
  */
 #include "routes.h"
 #include "handlers.h"
@@ -11,16 +12,17 @@
 #include <string.h>
 
 const struct route routes_table[] = {
-	{"GET", "/", handle_dashboard, ROUTE_PUBLIC},
-	{"GET", "/healthz", handle_healthz, ROUTE_PUBLIC},
-	{"GET", "/readyz", handle_readyz, ROUTE_PUBLIC},
-	{"GET", "/version", handle_version, ROUTE_PUBLIC},
-	{"GET", "/metrics", handle_metrics, ROUTE_PUBLIC},
-	{"GET", "/openapi.yaml", handle_openapi, ROUTE_PUBLIC},
+	{"GET", "/", handle_dashboard, ROUTE_PUBLIC | ROUTE_OPS},
+	{"GET", "/healthz", handle_healthz, ROUTE_PUBLIC | ROUTE_OPS},
+	{"GET", "/readyz", handle_readyz, ROUTE_PUBLIC | ROUTE_OPS},
+	{"GET", "/version", handle_version, ROUTE_PUBLIC | ROUTE_OPS},
+	{"GET", "/metrics", handle_metrics, ROUTE_PUBLIC | ROUTE_OPS},
+	{"GET", "/openapi.yaml", handle_openapi, ROUTE_PUBLIC | ROUTE_OPS},
 	{"GET", "/dns", handle_dns, 0},
 	{"POST", "/dns", handle_dns, 0},
 	{"GET", "/rdns", handle_rdns, 0},
-	/* DoH clients cannot send tokens; it relays only to configured resolvers. */
+	/* DoH clients cannot send tokens; it relays only to configured resolvers.
+	 * Public, but a probe: --rate-limit applies. */
 	{"GET", "/dns-query", handle_dns_query, ROUTE_PUBLIC},
 	{"POST", "/dns-query", handle_dns_query, ROUTE_PUBLIC},
 	{"GET", "/policy/check", handle_policy_check, 0},

@@ -62,6 +62,14 @@ static const struct opt options[] = {
 	 "milliseconds in-flight requests may take to finish after SIGTERM/SIGINT"},
 	{"max-inflight", OPT_UINT, OFF(max_inflight), 1, 1000000, NULL, "10000",
 	 "probe requests in progress per worker; more get 503 with Retry-After"},
+	{"rate-limit", OPT_UINT, OFF(rate_limit), 0, 1000000, NULL, "0",
+	 "probe requests per second per client address (0: off); more get 429 with Retry-After"},
+	{"rate-burst", OPT_UINT, OFF(rate_burst), 1, 10000000, NULL, "(2 x --rate-limit)",
+	 "probe requests a client may send at once before --rate-limit paces it"},
+	{"rate-limit-clients", OPT_UINT, OFF(rate_limit_clients), 64, 16777216, NULL, "65536",
+	 "client addresses --rate-limit tracks (32 bytes each, allocated at start)"},
+	{"rate-limit-ipv6-prefix", OPT_UINT, OFF(rate_limit_ipv6_prefix), 1, 128, NULL, "64",
+	 "--rate-limit counts IPv6 clients per network of this many bits (128: per address)"},
 	{"default-timeout-ms", OPT_UINT, OFF(default_timeout_ms), 1, 600000, NULL, "5000",
 	 "probe timeout when a request gives no timeout_ms"},
 	{"max-timeout-ms", OPT_UINT, OFF(max_timeout_ms), 1, 600000, NULL, "30000",
@@ -317,6 +325,9 @@ static int validate(struct config *c, char *err, size_t errlen)
 			c->doh_port);
 		return -1;
 	}
+	/* The burst defaults to two seconds' worth of requests. */
+	if (c->rate_limit != 0 && c->rate_burst == 0)
+		c->rate_burst = 2 * c->rate_limit;
 	if (c->default_timeout_ms > c->max_timeout_ms) {
 		np_set_err(err, errlen,
 			"--default-timeout-ms: %u is above --max-timeout-ms (%u)",

@@ -33,6 +33,12 @@ struct config {
 	unsigned max_inflight;      /* requests waiting on the network, per worker */
 	unsigned doh_port;          /* DNS-over-HTTPS over HTTP/2 (TLS) port; 0: off */
 
+	/* per-client rate limit of probe requests (ops endpoints are exempt) */
+	unsigned rate_limit;        /* requests per second per client; 0: off */
+	unsigned rate_burst;        /* bucket size; 0 in input means 2 x rate_limit */
+	unsigned rate_limit_clients;      /* clients tracked at most */
+	unsigned rate_limit_ipv6_prefix;  /* IPv6 clients are /N networks */
+
 	/* probes */
 	unsigned default_timeout_ms;
 	unsigned max_timeout_ms;

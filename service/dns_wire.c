@@ -63,6 +63,18 @@ static const struct mnemonic type_names[] = {
 	{32768, "TA"},      {32769, "DLV"},
 };
 
+/*
+ * EDNS option codes as dig (BIND 9.18) labels them in its OPT
+ * PSEUDOSECTION; IANA's registry spells some differently
+ * ("edns-client-subnet", "Extended DNS Error").
+ */
+static const struct mnemonic edns_option_names[] = {
+	{1, "LLQ"},            {2, "UL"},             {3, "NSID"},           {5, "DAU"},
+	{6, "DHU"},            {7, "N3U"},            {8, "CLIENT-SUBNET"},  {9, "EXPIRE"},
+	{10, "COOKIE"},        {11, "TCP-KEEPALIVE"}, {12, "PADDING"},       {13, "CHAIN"},
+	{14, "KEY-TAG"},       {15, "EDE"},           {16, "CLIENT-TAG"},    {17, "SERVER-TAG"},
+};
+
 static const struct mnemonic class_names[] = {
 	{DNS_C_IN, "IN"}, {DNS_C_CH, "CH"}, {DNS_C_HS, "HS"}, {DNS_C_NONE, "NONE"}, {DNS_C_ANY, "ANY"},
 };
@@ -183,6 +195,11 @@ int dns_type_from_text(const char *text, uint16_t *out)
 	if (generic_parse("TYPE", text, 65535, out) == 0)
 		return NP_OK;
 	return NP_EINVAL;
+}
+
+const char *dns_edns_option_name(uint16_t code)
+{
+	return mnemonic_find(edns_option_names, NP_ARRAY_LEN(edns_option_names), code);
 }
 
 const char *dns_class_name(uint16_t qclass)
@@ -707,13 +724,23 @@ static void put32(unsigned char *p, uint32_t v)
 	put16(p + 2, v & 0xffff);
 }
 
-int dns_query_build(const char *name, uint16_t qtype, uint16_t qclass, uint16_t id,
-		    unsigned flags, uint16_t edns_udp_size, unsigned char *buf, size_t cap,
-		    size_t *len)
+/* Bytes a Client Subnet option takes in the OPT record, header included
+ * (RFC 7871 6): family, two prefix lengths, the address cut to the
+ * source prefix. */
+static size_t ecs_option_len(const struct dns_query_edns *e)
 {
-	size_t namelen, wirelen, need, n, i, start;
+	return 4 + 4 + ((size_t)e->ecs_source + 7) / 8;
+}
+
+/* The longest name, OPT, NSID and an IPv6 Client Subnet all fit. */
+_Static_assert(12 + 255 + 4 + 11 + 4 + 8 + 16 <= DNS_QUERY_MAX, "DNS_QUERY_MAX is too small");
+
+int dns_query_build(const char *name, uint16_t qtype, uint16_t qclass, uint16_t id, unsigned flags,
+		    const struct dns_query_edns *edns, unsigned char *buf, size_t cap, size_t *len)
+{
+	size_t namelen, wirelen, need, n, i, start, rdlen = 0;
 	unsigned hdr = 0;
-	int edns;
+	int opt;
 
 	if (len != NULL)
 		*len = 0;
@@ -723,6 +750,17 @@ int dns_query_build(const char *name, uint16_t qtype, uint16_t qclass, uint16_t 
 		return NP_EINVAL;
 	if (dns_name_validate(name, NULL, 0) != NP_OK)
 		return NP_EINVAL;
+	if (edns != NULL && edns->ecs_family != 0) {
+		unsigned max = edns->ecs_family == DNS_ECS_IPV4 ? 32 : 128;
+
+		if (edns->ecs_family != DNS_ECS_IPV4 && edns->ecs_family != DNS_ECS_IPV6)
+			return NP_EINVAL;
+		if (edns->ecs_source > max)
+			return NP_EINVAL;
+		rdlen += ecs_option_len(edns);
+	}
+	if (edns != NULL && edns->nsid)
+		rdlen += 4;
 
 	namelen = strlen(name);
 	if (name[namelen - 1] == '.')
@@ -730,8 +768,8 @@ int dns_query_build(const char *name, uint16_t qtype, uint16_t qclass, uint16_t 
 	/* One length byte per label stands where each dot was, plus the first
 	 * one and the root's zero. */
 	wirelen = namelen == 0 ? 1 : namelen + 2;
-	edns = edns_udp_size > 0 || (flags & DNS_Q_DO) != 0;
-	need = 12 + wirelen + 4 + (edns ? 11 : 0);
+	opt = edns != NULL || (flags & DNS_Q_DO) != 0;
+	need = 12 + wirelen + 4 + (opt ? 11 + rdlen : 0);
 	if (need > cap)
 		return NP_ELIMIT;
 
@@ -747,7 +785,7 @@ int dns_query_build(const char *name, uint16_t qtype, uint16_t qclass, uint16_t 
 	put16(buf + 4, 1);
 	put16(buf + 6, 0);
 	put16(buf + 8, 0);
-	put16(buf + 10, edns ? 1 : 0);
+	put16(buf + 10, opt ? 1 : 0);
 	n = 12;
 
 	start = 0;
@@ -764,15 +802,42 @@ int dns_query_build(const char *name, uint16_t qtype, uint16_t qclass, uint16_t 
 	put16(buf + n + 2, qclass);
 	n += 4;
 
-	if (edns) {
+	if (opt) {
+		uint16_t udp =
+		    edns != NULL && edns->udp_size > 0 ? edns->udp_size : DNS_EDNS_DEFAULT_UDP;
+
 		/* OPT (RFC 6891 6.1.2): root owner, class = UDP payload size,
 		 * TTL = extended rcode 0, version 0, flags with DO (RFC 3225). */
 		buf[n++] = 0;
 		put16(buf + n, DNS_T_OPT);
-		put16(buf + n + 2, edns_udp_size > 0 ? edns_udp_size : DNS_EDNS_DEFAULT_UDP);
+		put16(buf + n + 2, udp);
 		put32(buf + n + 4, (flags & DNS_Q_DO) ? 0x8000u : 0);
-		put16(buf + n + 8, 0);
+		put16(buf + n + 8, (unsigned)rdlen);
 		n += 10;
+	}
+	if (opt && edns != NULL && edns->nsid) {
+		/* RFC 5001 2.3: a query asks with an empty NSID option. */
+		put16(buf + n, DNS_OPT_NSID);
+		put16(buf + n + 2, 0);
+		n += 4;
+	}
+	if (opt && edns != NULL && edns->ecs_family != 0) {
+		/* RFC 7871 6: FAMILY, SOURCE PREFIX-LENGTH, SCOPE PREFIX-LENGTH
+		 * 0 in queries, then ADDRESS truncated to the source prefix,
+		 * with the bits past it zero. */
+		size_t alen = ((size_t)edns->ecs_source + 7) / 8;
+		unsigned rest = edns->ecs_source % 8;
+
+		put16(buf + n, DNS_OPT_ECS);
+		put16(buf + n + 2, (unsigned)(ecs_option_len(edns) - 4));
+		put16(buf + n + 4, edns->ecs_family);
+		buf[n + 6] = edns->ecs_source;
+		buf[n + 7] = 0;
+		n += 8;
+		memcpy(buf + n, edns->ecs_addr, alen);
+		if (rest != 0)
+			buf[n + alen - 1] &= (unsigned char)(0xffu << (8 - rest));
+		n += alen;
 	}
 	*len = n;
 	return NP_OK;
@@ -811,7 +876,7 @@ struct parser {
 	struct dns_wire_text text;
 	/* Offsets in text of every string, by slot: question i is slot i,
 	 * record j's owner and data are n_question + 2j and + 1, EDNS option
-	 * k comes after all records. */
+	 * k's hex and text come after all records (read_options()). */
 	size_t *slots;
 	size_t n_slots;
 	size_t n_rrs;   /* records stored so far (not the OPT) */
@@ -892,12 +957,66 @@ static void note_ttl(struct msg_block *b, uint32_t ttl)
 	b->min_ttl_found = 1;
 }
 
-/* The options of the OPT record (RFC 6891 6.1.2), each as code and hex. */
+/* No decoded text: the slot that says so. */
+#define SLOT_NONE ((size_t)-1)
+
+/* NSID (RFC 5001 2.3): any bytes; as text only when all are printable. */
+static int nsid_text(struct parser *p, const unsigned char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (v[i] < 0x20 || v[i] > 0x7e)
+			return 0;
+	}
+	dns_wire_putn(&p->text, (const char *)v, n);
+	return 1;
+}
+
+/*
+ * Client Subnet (RFC 7871 6) as "address/source", and its scope: only
+ * when the layout is right, FAMILY 1 or 2, a source prefix within the
+ * family's bits and an ADDRESS of exactly ceil(source / 8) bytes. Bits
+ * past the prefix are shown as sent.
+ */
+static int ecs_text(struct parser *p, const unsigned char *v, size_t n, int *scope)
+{
+	unsigned char addr[16] = {0};
+	char buf[64];
+	unsigned family, source, max;
+	int af;
+
+	if (n < 4)
+		return 0;
+	family = get16(v);
+	source = v[2];
+	if (family == DNS_ECS_IPV4) {
+		af = AF_INET;
+		max = 32;
+	} else if (family == DNS_ECS_IPV6) {
+		af = AF_INET6;
+		max = 128;
+	} else {
+		return 0;
+	}
+	if (source > max || v[3] > max || n - 4 != (source + 7) / 8)
+		return 0;
+	memcpy(addr, v + 4, n - 4);
+	if (inet_ntop(af, addr, buf, sizeof(buf)) == NULL)
+		return 0;
+	dns_wire_printf(&p->text, "%s/%u", buf, source);
+	*scope = v[3];
+	return 1;
+}
+
+/*
+ * The options of the OPT record (RFC 6891 6.1.2), each as code and hex,
+ * and as text for those with a simple text form. Option i has two slots
+ * after the records': its hex, and its text or SLOT_NONE.
+ */
 static int read_options(struct parser *p, size_t rdoff, size_t rdlen)
 {
 	struct dns_edns *e = &p->b->m.edns;
 	const unsigned char *o = p->buf + rdoff;
-	size_t pos, count = 0, i, *nslots;
+	size_t pos, count = 0, i, *nslots, need;
 
 	for (pos = 0; pos < rdlen; count++) {
 		size_t olen;
@@ -921,28 +1040,44 @@ static int read_options(struct parser *p, size_t rdoff, size_t rdlen)
 	e->options = calloc(count, sizeof(*e->options));
 	if (e->options == NULL)
 		return fail(p, NP_ENOMEM, "out of memory");
+	need = p->n_slots + 2 * count;
 	if (p->slots == p->slots_small) {
-		if (p->n_slots + count > SLOTS_SMALL) {
-			nslots = malloc((p->n_slots + count) * sizeof(*p->slots));
+		if (need > SLOTS_SMALL) {
+			nslots = malloc(need * sizeof(*p->slots));
 			if (nslots == NULL)
 				return fail(p, NP_ENOMEM, "out of memory");
 			memcpy(nslots, p->slots, p->n_slots * sizeof(*p->slots));
 			p->slots = nslots;
 		}
 	} else {
-		nslots = realloc(p->slots, (p->n_slots + count) * sizeof(*p->slots));
+		nslots = realloc(p->slots, need * sizeof(*p->slots));
 		if (nslots == NULL)
 			return fail(p, NP_ENOMEM, "out of memory");
 		p->slots = nslots;
 	}
 	for (pos = 0, i = 0; i < count; i++) {
-		size_t olen = get16(o + pos + 2);
+		struct dns_edns_option *opt = &e->options[i];
+		const unsigned char *v = o + pos + 4;
+		size_t olen = get16(o + pos + 2), mark;
+		int decoded = 0;
 
-		e->options[i].code = (uint16_t)get16(o + pos);
-		e->options[i].length = (uint16_t)olen;
-		p->slots[p->n_slots + i] = p->text.len;
-		dns_wire_hex(&p->text, o + pos + 4, olen, 0);
+		opt->code = (uint16_t)get16(o + pos);
+		opt->length = (uint16_t)olen;
+		opt->scope = -1;
+		p->slots[p->n_slots + 2 * i] = p->text.len;
+		dns_wire_hex(&p->text, v, olen, 0);
 		dns_wire_text_end(&p->text);
+		mark = p->text.len;
+		if (opt->code == DNS_OPT_NSID)
+			decoded = nsid_text(p, v, olen);
+		else if (opt->code == DNS_OPT_ECS)
+			decoded = ecs_text(p, v, olen, &opt->scope);
+		if (decoded) {
+			dns_wire_text_end(&p->text);
+			p->slots[p->n_slots + 2 * i + 1] = mark;
+		} else {
+			p->slots[p->n_slots + 2 * i + 1] = SLOT_NONE;
+		}
 		pos += 4 + olen;
 	}
 	if (p->text.status != NP_OK)
@@ -1049,8 +1184,12 @@ static void set_pointers(struct parser *p)
 		b->rrs[i].name = a + p->slots[nq + 2 * i];
 		b->rrs[i].data = a + p->slots[nq + 2 * i + 1];
 	}
-	for (i = 0; i < m->edns.n_options; i++)
-		m->edns.options[i].hex = a + p->slots[p->n_slots + i];
+	for (i = 0; i < m->edns.n_options; i++) {
+		size_t text = p->slots[p->n_slots + 2 * i + 1];
+
+		m->edns.options[i].hex = a + p->slots[p->n_slots + 2 * i];
+		m->edns.options[i].text = text == SLOT_NONE ? NULL : a + text;
+	}
 }
 
 static int parse_header(struct parser *p)

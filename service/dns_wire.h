@@ -145,21 +145,53 @@ int dns_name_validate(const char *name, char *err, size_t errlen);
 #define DNS_Q_AD 0x4u /* the AD bit is understood (RFC 6840 5.7) */
 #define DNS_Q_DO 0x8u /* DNSSEC OK, in the EDNS OPT record (RFC 3225) */
 
-/* UDP payload size announced when only DNS_Q_DO asks for EDNS. */
+/* UDP payload size announced when the caller gives none. */
 #define DNS_EDNS_DEFAULT_UDP 1232
+
+/* EDNS option codes (IANA "DNS EDNS0 Option Codes (OPT)"). */
+enum dns_edns_code {
+	DNS_OPT_NSID = 3,    /* RFC 5001 */
+	DNS_OPT_ECS = 8,     /* Client Subnet, RFC 7871 */
+	DNS_OPT_COOKIE = 10, /* RFC 7873 */
+	DNS_OPT_EDE = 15,    /* Extended DNS Errors, RFC 8914 */
+};
+
+/* Client Subnet FAMILY (IANA "Address Family Numbers"), RFC 7871 6. */
+#define DNS_ECS_IPV4 1
+#define DNS_ECS_IPV6 2
+
+/*
+ * The name dig (BIND 9.18) prints for an EDNS option code ("NSID",
+ * "CLIENT-SUBNET", "COOKIE", "EDE", ...), or NULL when it has none.
+ */
+const char *dns_edns_option_name(uint16_t code);
+
+/* What the OPT record of a query carries besides the DO bit. */
+struct dns_query_edns {
+	uint16_t udp_size;	    /* announced; 0 for DNS_EDNS_DEFAULT_UDP */
+	int nsid;		    /* an empty NSID option, asking for the
+				     * server's identifier (RFC 5001 2.3) */
+	uint8_t ecs_family;	    /* 0: no Client Subnet option; else
+				     * DNS_ECS_IPV4 or DNS_ECS_IPV6 */
+	uint8_t ecs_source;	    /* SOURCE PREFIX-LENGTH, at most 32 / 128 */
+	unsigned char ecs_addr[16]; /* network order; only the first
+				     * ecs_source bits are sent */
+};
 
 /*
  * Builds a standard query for one name (which must pass
- * dns_name_validate()) into buf. With edns_udp_size > 0 or DNS_Q_DO an
- * RFC 6891 OPT record is added to the additional section, announcing
- * edns_udp_size (DNS_EDNS_DEFAULT_UDP when 0) and the DO bit if asked.
- * On NP_OK *len is the query's length (at most DNS_QUERY_MAX). Returns
- * NP_EINVAL for a bad name, unknown flag or a qtype of OPT, NP_ELIMIT when
- * cap is too small.
+ * dns_name_validate()) into buf. With edns (may be NULL; borrowed) or
+ * DNS_Q_DO an RFC 6891 OPT record is added to the additional section,
+ * announcing edns->udp_size (DNS_EDNS_DEFAULT_UDP when 0 or no edns) and
+ * the DO bit if asked, and holding an empty NSID option when edns->nsid,
+ * then a Client Subnet option when edns->ecs_family is set: its ADDRESS
+ * cut to ceil(source / 8) bytes and the bits past the prefix zeroed (RFC
+ * 7871 6). On NP_OK *len is the query's length (at most DNS_QUERY_MAX).
+ * Returns NP_EINVAL for a bad name, unknown flag, a qtype of OPT, or an
+ * unknown family or too long prefix, NP_ELIMIT when cap is too small.
  */
-int dns_query_build(const char *name, uint16_t qtype, uint16_t qclass, uint16_t id,
-		    unsigned flags, uint16_t edns_udp_size, unsigned char *buf, size_t cap,
-		    size_t *len);
+int dns_query_build(const char *name, uint16_t qtype, uint16_t qclass, uint16_t id, unsigned flags,
+		    const struct dns_query_edns *edns, unsigned char *buf, size_t cap, size_t *len);
 
 /*
  * A parsed message. Strings are in presentation form as dig prints them:
@@ -189,6 +221,17 @@ struct dns_edns_option {
 	uint16_t code;
 	uint16_t length;
 	const char *hex; /* the value in uppercase hex, "" when empty */
+	/*
+	 * The value decoded, for the options that have a simple text form;
+	 * NULL for the others and when the value does not fit the layout:
+	 * NSID: the bytes themselves when all are printable ASCII
+	 * (0x20-0x7e), so no control byte or invalid UTF-8 is ever passed
+	 * on; CLIENT-SUBNET: "192.0.2.0/24", the address and SOURCE
+	 * PREFIX-LENGTH.
+	 */
+	const char *text;
+	int scope; /* CLIENT-SUBNET's SCOPE PREFIX-LENGTH when text is set,
+		    * else -1 */
 };
 
 struct dns_edns {

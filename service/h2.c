@@ -30,9 +30,12 @@
  * bytes, else 413) start a DoH exchange when the request ends; the stream
  * stays open until the answer comes back on the loop, which submits the
  * response and flushes. A stream reset by the client, or a connection that
- * closes, cancels its exchange. GET /healthz answers at once; other paths
- * get 404, other methods 405 with Allow. Each stream is one request in
- * /metrics and in the access log (499 when the client left first).
+ * closes, cancels its exchange. A DoH request costs a token of the
+ * client's --rate-limit bucket, the same bucket as on the HTTP/1.1 port
+ * (429 with retry-after when it is empty). GET /healthz answers at once;
+ * other paths get 404, other methods 405 with Allow. Each stream is one
+ * request in /metrics and in the access log (499 when the client left
+ * first).
  *
  * Lifetime: a connection is freed only at the end of its own watcher or
  * timer callback, never inside a GnuTLS or nghttp2 call. A DNS answer that
@@ -51,6 +54,7 @@
 #include "metrics.h"
 #include "netaddr.h"
 #include "np.h"
+#include "ratelimit.h"
 #include "routes.h"
 #include "worker.h"
 
@@ -121,6 +125,7 @@ struct h2_stream {
 	int reset_sent;
 	unsigned long long discarded; /* body bytes dropped */
 	struct doh_exchange *x;
+	char retry_after[12]; /* a retry-after header to send, or "" */
 	unsigned status;
 	unsigned char *resp;
 	size_t resp_len, resp_off;
@@ -151,6 +156,7 @@ struct h2_conn {
 	unsigned long long served;
 	char peer[NP_ADDR_TEXT_MAX];
 	char peer_ip[INET6_ADDRSTRLEN];
+	union np_sockaddr peer_addr; /* for the rate limiter */
 };
 
 struct h2_server {
@@ -285,7 +291,7 @@ static void stream_respond(struct h2_stream *st, unsigned status, const char *ct
 {
 	nghttp2_session *h2 = st->conn->h2;
 	nghttp2_data_provider prd;
-	nghttp2_nv nva[6];
+	nghttp2_nv nva[7];
 	size_t n = 0;
 	char code[8], clen[24];
 	int rv;
@@ -315,6 +321,8 @@ static void stream_respond(struct h2_stream *st, unsigned status, const char *ct
 		nv_set(&nva[n++], "cache-control", cache_control);
 	if (allow != NULL)
 		nv_set(&nva[n++], "allow", allow);
+	if (st->retry_after[0] != '\0')
+		nv_set(&nva[n++], "retry-after", st->retry_after);
 	prd.source.ptr = st;
 	prd.read_callback = on_data_read;
 	rv = nghttp2_submit_response(h2, st->id, nva, n, len > 0 ? &prd : NULL);
@@ -409,6 +417,30 @@ static const char *query_param(const char *q, const char *key, char *out, size_t
 	return NULL;
 }
 
+/*
+ * The client's token bucket (--rate-limit), shared with the HTTP/1.1 port
+ * and every worker. Returns 1 if the request may go on; otherwise it has
+ * answered 429 with retry-after.
+ */
+static int stream_within_rate_limit(struct h2_stream *st)
+{
+	struct h2_server *s = st->conn->srv;
+	struct ratelimit *rl = worker_ratelimit(s->worker);
+	char client[RATELIMIT_CLIENT_TEXT_MAX];
+	unsigned wait_s = 1;
+
+	if (rl == NULL || ratelimit_allow(rl, &st->conn->peer_addr.sa, np_now_us(), &wait_s))
+		return 1;
+	metrics_rate_limited(srv_metrics(s));
+	snprintf(st->retry_after, sizeof(st->retry_after), "%u", wait_s);
+	ratelimit_client_text(rl, &st->conn->peer_addr.sa, client, sizeof(client));
+	stream_problem(st, 429, NULL, NULL,
+		       "too many requests from %s: at most %u per second in bursts of %u "
+		       "(--rate-limit, --rate-burst); retry in %u s",
+		       client, s->cfg->rate_limit, s->cfg->rate_burst, wait_s);
+	return 0;
+}
+
 /* The request has ended: answer it, now or through a DoH exchange. */
 static void stream_dispatch(struct h2_stream *st)
 {
@@ -427,7 +459,7 @@ static void stream_dispatch(struct h2_stream *st)
 			       sizeof(HEALTH_BODY) - 1);
 		return;
 	}
-	if (st->kind != KIND_DOH)
+	if (st->kind != KIND_DOH || !stream_within_rate_limit(st))
 		return;
 	/* A GET's dns value comes from a :path of at most PATH_MAX_LEN bytes,
 	 * so its decoded message always fits buf. */
@@ -1043,6 +1075,7 @@ static int conn_new(struct h2_server *s, int fd, const union np_sockaddr *peer)
 	alpn.data = (unsigned char *)(uintptr_t) "h2";
 	alpn.size = 2;
 	np_addr_format(peer, c->peer, sizeof(c->peer), c->peer_ip, sizeof(c->peer_ip));
+	c->peer_addr = *peer;
 	/* Small frames: do not let Nagle hold them back. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (gnutls_init(&c->tls, GNUTLS_SERVER | GNUTLS_NONBLOCK | GNUTLS_NO_SIGNAL) < 0) {

@@ -1,13 +1,15 @@
 /*
  * main.c - start-up and shutdown. Reads the configuration, builds the
- * shared read-only state (policy, TLS material), creates one worker per
- * core (all serving the same port through SO_REUSEPORT), then waits for
- * SIGTERM/SIGINT and drains the workers within --shutdown-grace.
+ * shared state (policy and TLS material, read-only; the rate limiter),
+ * creates one worker per core (all serving the same port through
+ * SO_REUSEPORT), then waits for SIGTERM/SIGINT and drains the workers
+ * within --shutdown-grace.
  */
 #include "config.h"
 #include "log.h"
 #include "np.h"
 #include "policy.h"
+#include "ratelimit.h"
 #include "routes.h"
 #include "worker_int.h"
 
@@ -132,6 +134,7 @@ int main(int argc, char **argv)
 	struct worker_shared sh;
 	struct worker **workers = NULL;
 	struct policy *policy = NULL;
+	struct ratelimit *ratelimit = NULL;
 	char *cert = NULL, *key = NULL;
 	char err[512] = "";
 	sigset_t sigs;
@@ -182,6 +185,13 @@ int main(int argc, char **argv)
 			goto done;
 		}
 	}
+	if (cfg.rate_limit != 0 &&
+	    ratelimit_new(cfg.rate_limit, cfg.rate_burst, cfg.rate_limit_clients,
+			  cfg.rate_limit_ipv6_prefix, &ratelimit) != NP_OK) {
+		fprintf(stderr, "netprobe: --rate-limit-clients: cannot allocate a table for %u "
+				"clients\n", cfg.rate_limit_clients);
+		goto done;
+	}
 	if (ports_free(&cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "netprobe: %s\n", err);
 		goto done;
@@ -201,6 +211,7 @@ int main(int argc, char **argv)
 
 	sh.cfg = &cfg;
 	sh.policy = policy;
+	sh.ratelimit = ratelimit;
 	sh.tls_cert = cert;
 	sh.tls_key = key;
 	sh.nworkers = cfg.workers;
@@ -230,6 +241,11 @@ int main(int argc, char **argv)
 	LOG(LOG_INFO, "netprobe %s listening on %s://%s%s%s:%u with %u worker(s)",
 	    NETPROBE_VERSION, cert ? "https" : "http", strchr(cfg.bind, ':') ? "[" : "", cfg.bind,
 	    strchr(cfg.bind, ':') ? "]" : "", port, nworkers);
+	if (ratelimit != NULL)
+		LOG(LOG_INFO, "rate limit: %u probe requests/s per client, bursts of %u, "
+			      "%u clients tracked, IPv6 per /%u",
+		    cfg.rate_limit, cfg.rate_burst, cfg.rate_limit_clients,
+		    cfg.rate_limit_ipv6_prefix);
 	if (cfg.listeners)
 		LOG(LOG_INFO, "demo listeners on %s tcp/%u udp/%u (%s mode)",
 		    cfg.listener_bind ? cfg.listener_bind : cfg.bind, cfg.listener_tcp_port,
@@ -255,6 +271,7 @@ done:
 	free(cert);
 	free(key);
 	policy_free(policy);
+	ratelimit_free(ratelimit);
 	config_free(&cfg);
 	return status;
 }

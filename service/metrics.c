@@ -11,6 +11,7 @@
  */
 #include "metrics.h"
 #include "np.h"
+#include "ratelimit.h"
 #include "routes.h"
 
 #include <stdarg.h>
@@ -51,6 +52,7 @@ struct metrics {
 	atomic_ullong *requests;       /* [nroutes][NSTATUS] */
 	struct histogram *durations;   /* [nroutes] */
 	atomic_llong inflight;
+	atomic_ullong rate_limited;
 	atomic_ullong listener_conns[2];
 	atomic_ullong listener_in[2];
 	atomic_ullong listener_out[2];
@@ -133,6 +135,11 @@ void metrics_request_done(struct metrics *m, int route, unsigned status, double 
 	add(&m->requests[(size_t)r * NSTATUS + s], 1);
 	observe(&m->durations[r], seconds);
 	atomic_fetch_sub_explicit(&m->inflight, 1, memory_order_relaxed);
+}
+
+void metrics_rate_limited(struct metrics *m)
+{
+	add(&m->rate_limited, 1);
 }
 
 void metrics_listener_conn(struct metrics *m, enum metrics_proto p)
@@ -255,12 +262,14 @@ static void render_histogram(struct text *t, const char *name, const char *label
 	out(t, "%s_count{%s} %llu\n", name, labels, count);
 }
 
-char *metrics_render(struct metrics *const *all, unsigned n)
+char *metrics_render(struct metrics *const *all, unsigned n, const struct ratelimit *rl)
 {
 	struct text t = {0};
 	struct histogram *hs[256];
 	unsigned nroutes;
 	long long inflight = 0, active = 0;
+	unsigned long long limited = 0;
+	struct ratelimit_stats rls;
 	static const char *const proto_names[2] = {"tcp", "udp"};
 
 	if (n == 0 || n > NP_ARRAY_LEN(hs))
@@ -333,6 +342,31 @@ char *metrics_render(struct metrics *const *all, unsigned n)
 		"# TYPE netprobe_http_requests_in_flight gauge\n"
 		"netprobe_http_requests_in_flight %lld\n",
 	    inflight);
+
+	for (unsigned w = 0; w < n; w++)
+		limited += get(&all[w]->rate_limited);
+	ratelimit_stats(rl, &rls);
+	out(&t, "# HELP netprobe_rate_limited_requests_total Probe requests refused with 429 by "
+		"the per-client rate limit (--rate-limit).\n"
+		"# TYPE netprobe_rate_limited_requests_total counter\n"
+		"netprobe_rate_limited_requests_total %llu\n",
+	    limited);
+	out(&t, "# HELP netprobe_rate_limit_clients Client addresses (IPv6: networks) holding a "
+		"slot of the rate limiter's table.\n"
+		"# TYPE netprobe_rate_limit_clients gauge\n"
+		"netprobe_rate_limit_clients %llu\n",
+	    rls.clients);
+	out(&t, "# HELP netprobe_rate_limit_slots Size of the rate limiter's table "
+		"(--rate-limit-clients, rounded up; 0 when off).\n"
+		"# TYPE netprobe_rate_limit_slots gauge\n"
+		"netprobe_rate_limit_slots %llu\n",
+	    rls.slots);
+	out(&t, "# HELP netprobe_rate_limit_evictions_total Clients forgotten by the rate limiter "
+		"before their bucket refilled, to make room for another (raise "
+		"--rate-limit-clients).\n"
+		"# TYPE netprobe_rate_limit_evictions_total counter\n"
+		"netprobe_rate_limit_evictions_total %llu\n",
+	    rls.evictions);
 
 	out(&t, "# HELP netprobe_listener_connections_total Demo listener TCP connections "
 		"accepted and UDP datagrams received.\n"

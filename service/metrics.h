@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 struct metrics;
+struct ratelimit;
 
 enum metrics_proto { METRICS_TCP = 0, METRICS_UDP = 1 };
 
@@ -24,6 +25,8 @@ void metrics_free(struct metrics *m);
 /* route: index in routes_table, or -1 for unmatched requests. */
 void metrics_request_start(struct metrics *m);
 void metrics_request_done(struct metrics *m, int route, unsigned status, double seconds);
+/* A request refused with 429 by the per-client rate limit. */
+void metrics_rate_limited(struct metrics *m);
 
 void metrics_listener_conn(struct metrics *m, enum metrics_proto p);
 void metrics_listener_bytes(struct metrics *m, enum metrics_proto p,
@@ -35,9 +38,10 @@ void metrics_probe_done(struct metrics *m, enum metrics_probe kind, const char *
 			double seconds);
 
 /*
- * Renders the Prometheus text exposition of all workers' metrics summed.
+ * Renders the Prometheus text exposition of all workers' metrics summed,
+ * and the shared rate limiter's (rl may be NULL: limiting is off).
  * Returns a malloc'd NUL-terminated string (caller frees) or NULL.
  */
-char *metrics_render(struct metrics *const *all, unsigned n);
+char *metrics_render(struct metrics *const *all, unsigned n, const struct ratelimit *rl);
 
 #endif

@@ -10,8 +10,10 @@
  *      route, check auth and Content-Length. Nothing is queued yet: a
  *      response queued on the first call makes MHD close the connection.
  *   2. upload calls: append body bytes, refusing past --max-body (413).
- *   3. final call: run the handler. If it answered, queue the answer now;
- *      otherwise suspend the connection and arm the request's deadline.
+ *   3. final call: check the client's rate limit (429; not on ops routes)
+ *      and the worker's load (503), then run the handler. If it answered,
+ *      queue the answer now; otherwise suspend the connection and arm the
+ *      request's deadline.
  *      The handler's later answer resumes the connection, MHD calls us
  *      again and we queue the answer then.
  * The completed-notification callback logs, counts and frees the request.
@@ -22,7 +24,9 @@
 #include "loop.h"
 #include "metrics.h"
 #include "np.h"
+#include "netaddr.h"
 #include "problem.h"
+#include "ratelimit.h"
 #include "routes.h"
 #include "worker.h"
 #include "config.h"
@@ -69,6 +73,7 @@ struct http_req {
 	const char *path;
 	char id[REQ_ID_MAX + 1];
 	const char *peer;       /* the connection's, see on_connection */
+	const struct sockaddr *peer_addr; /* the same, or NULL if unknown */
 	uint64_t start_us;
 
 	unsigned char *body;
@@ -212,10 +217,13 @@ static void make_request_id(struct server *s, struct http_req *r)
 /*
  * The peer address is the connection's, not the request's: it is formatted
  * once when the connection opens (a keep-alive client sends many requests)
- * and kept as MHD's socket context until the connection closes.
+ * and kept as MHD's socket context until the connection closes, with the
+ * address itself for the rate limiter.
  */
 struct conn_info {
 	char peer[INET6_ADDRSTRLEN];
+	union np_sockaddr addr;
+	int have_addr;
 };
 
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -234,28 +242,36 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 	if (c == NULL)
 		return; /* the peer is then logged as "-" */
 	strcpy(c->peer, "-");
+	c->have_addr = 0;
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci != NULL && ci->client_addr != NULL) {
 		if (ci->client_addr->sa_family == AF_INET) {
 			const struct sockaddr_in *in = (const void *)ci->client_addr;
 
 			inet_ntop(AF_INET, &in->sin_addr, c->peer, sizeof(c->peer));
+			c->addr.in4 = *in;
+			c->have_addr = 1;
 		} else if (ci->client_addr->sa_family == AF_INET6) {
 			const struct sockaddr_in6 *in6 = (const void *)ci->client_addr;
 
 			inet_ntop(AF_INET6, &in6->sin6_addr, c->peer, sizeof(c->peer));
+			c->addr.in6 = *in6;
+			c->have_addr = 1;
 		}
 	}
 	*socket_context = c;
 }
 
-static const char *peer_of(struct MHD_Connection *conn)
+/* The connection's peer as text ("-" if unknown) and as an address (NULL). */
+static void peer_of(struct MHD_Connection *conn, const char **text,
+		    const struct sockaddr **addr)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	const struct conn_info *c = ci != NULL ? ci->socket_context : NULL;
 
-	return c != NULL ? c->peer : "-";
+	*text = c != NULL ? c->peer : "-";
+	*addr = c != NULL && c->have_addr ? &c->addr.sa : NULL;
 }
 
 /* Constant-time comparison of a presented token against one allowed token. */
@@ -711,6 +727,31 @@ static void answer_preflight(struct http_req *r)
 	http_reply_bytes(r, 204, "text/plain", "", 0);
 }
 
+/*
+ * The client's token bucket (--rate-limit), shared by all workers since the
+ * client's connections land on any of them. Returns 1 if the request may
+ * go on; otherwise it has answered 429 with Retry-After.
+ */
+static int within_rate_limit(struct http_req *r)
+{
+	struct worker *w = r->srv->worker;
+	struct ratelimit *rl = worker_ratelimit(w);
+	char secs[16], client[RATELIMIT_CLIENT_TEXT_MAX];
+	unsigned wait_s = 1;
+
+	if (rl == NULL || ratelimit_allow(rl, r->peer_addr, np_now_us(), &wait_s))
+		return 1;
+	metrics_rate_limited(worker_metrics(w));
+	snprintf(secs, sizeof(secs), "%u", wait_s);
+	http_reply_header(r, "Retry-After", secs);
+	ratelimit_client_text(rl, r->peer_addr, client, sizeof(client));
+	http_reply_problem(r, 429, NULL,
+			   "too many requests from %s: at most %u per second in bursts of %u "
+			   "(--rate-limit, --rate-burst); retry in %u s",
+			   client, r->srv->cfg->rate_limit, r->srv->cfg->rate_burst, wait_s);
+	return 0;
+}
+
 static void dispatch(struct http_req *r)
 {
 	r->state = REQ_RUNNING;
@@ -741,6 +782,11 @@ static void dispatch(struct http_req *r)
 	default:
 		break;
 	}
+	/* One client's pace: every route but the ops ones costs a token (a
+	 * POST /dns batch is one request). CORS preflights were answered
+	 * above and cost nothing. */
+	if (!(routes_table[r->route].flags & ROUTE_OPS) && !within_rate_limit(r))
+		return;
 	/* Overload: every request waiting on the network holds memory and
 	 * sockets. Ops endpoints stay available so health checks still work. */
 	if (!(routes_table[r->route].flags & ROUTE_PUBLIC) &&
@@ -772,7 +818,7 @@ static struct http_req *req_new(struct server *s, struct MHD_Connection *conn, c
 	r->deadline_us = r->start_us +
 			 ((uint64_t)s->cfg->max_timeout_ms + DEADLINE_MARGIN_MS) * 1000u;
 	make_request_id(s, r);
-	r->peer = peer_of(conn);
+	peer_of(conn, &r->peer, &r->peer_addr);
 	s->inflight++;
 	metrics_request_start(worker_metrics(s->worker));
 

@@ -1,8 +1,9 @@
 /*
  * worker.c - a worker thread: it owns one loop and everything that runs on
  * it (HTTP server, demo listeners, DNS resolver), and nothing of any other
- * worker. main() builds all workers on its own thread, starts their
- * threads, and on SIGTERM asks each to drain through a loop_async.
+ * worker; the rate limiter is the one thing they share and write. main()
+ * builds all workers on its own thread, starts their threads, and on
+ * SIGTERM asks each to drain through a loop_async.
  */
 #include "worker.h"
 #include "worker_int.h"
@@ -69,6 +70,11 @@ struct dns_resolver *worker_dns(const struct worker *w)
 unsigned worker_id(const struct worker *w)
 {
 	return w->id;
+}
+
+struct ratelimit *worker_ratelimit(const struct worker *w)
+{
+	return w->sh->ratelimit;
 }
 
 struct metrics *const *worker_all_metrics(const struct worker *w, unsigned *n)

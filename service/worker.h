@@ -1,7 +1,9 @@
 /*
  * worker.h - one worker thread: its loop, its libmicrohttpd daemon, its
  * metrics, its protocol modules. Workers share nothing but the read-only
- * config and policy, and the list of all workers (for /metrics).
+ * config and policy, the list of all workers (for /metrics), and the
+ * per-client rate limiter (thread-safe: clients' connections land on any
+ * worker).
  */
 #ifndef NP_WORKER_H
 #define NP_WORKER_H
@@ -12,6 +14,7 @@ struct config;
 struct policy;
 struct metrics;
 struct dns_resolver;
+struct ratelimit;
 
 struct loop *worker_loop(const struct worker *w);
 const struct config *worker_config(const struct worker *w);
@@ -19,6 +22,8 @@ const struct policy *worker_policy(const struct worker *w);
 struct metrics *worker_metrics(const struct worker *w);
 struct dns_resolver *worker_dns(const struct worker *w);
 unsigned worker_id(const struct worker *w);
+/* The rate limiter all workers share (any thread), or NULL when off. */
+struct ratelimit *worker_ratelimit(const struct worker *w);
 /* All workers' metrics, for rendering /metrics. */
 struct metrics *const *worker_all_metrics(const struct worker *w, unsigned *n);
 /* 1 while the service accepts work; 0 once draining (readyz turns 503). */

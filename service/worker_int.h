@@ -11,11 +11,14 @@ struct worker;
 struct config;
 struct policy;
 struct metrics;
+struct ratelimit;
 
-/* Shared, read-only context all workers borrow. */
+/* Shared context all workers borrow: read-only, but for the rate limiter,
+ * which synchronises itself. */
 struct worker_shared {
 	const struct config *cfg;
 	const struct policy *policy;
+	struct ratelimit *ratelimit;   /* --rate-limit, or NULL when off */
 	const char *tls_cert;          /* PEM text or NULL */
 	const char *tls_key;
 	struct metrics **all_metrics;  /* filled in by worker_new, one per worker */

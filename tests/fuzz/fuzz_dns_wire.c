@@ -38,6 +38,33 @@ static void touch_rrs(const struct dns_rr *rr, size_t n)
 	}
 }
 
+/* A decoded NSID is the value itself, all printable; a decoded Client
+ * Subnet holds a slash and a scope; nothing else is decoded. */
+static void option_check(const struct dns_edns_option *o)
+{
+	const char *t = o->text;
+
+	if (t == NULL) {
+		if (o->scope != -1)
+			abort();
+		return;
+	}
+	touch(t);
+	if (o->code == DNS_OPT_NSID) {
+		if (strlen(t) != o->length || o->scope != -1)
+			abort();
+		for (; *t != '\0'; t++) {
+			if (*t < 0x20 || *t > 0x7e)
+				abort();
+		}
+	} else if (o->code == DNS_OPT_ECS) {
+		if (strchr(t, '/') == NULL || o->scope < 0 || o->scope > 128)
+			abort();
+	} else {
+		abort();
+	}
+}
+
 static void fuzz_parse(const uint8_t *data, size_t size)
 {
 	struct dns_msg *m;
@@ -58,6 +85,7 @@ static void fuzz_parse(const uint8_t *data, size_t size)
 		touch(m->edns.options[i].hex);
 		if (strlen(m->edns.options[i].hex) != 2u * m->edns.options[i].length)
 			abort();
+		option_check(&m->edns.options[i]);
 	}
 	n_ar = m->n_additional + (m->edns.present ? 1 : 0);
 	if (m->n_question != m->qdcount || m->n_answer != m->ancount ||
@@ -72,6 +100,15 @@ static void fuzz_text(const uint8_t *data, size_t size)
 	char *s = malloc(size + 1);
 	char err[256], name[DNS_NAME_TEXT_MAX + 2], rev[DNS_REVERSE_TEXT_MAX];
 	unsigned char q[DNS_QUERY_MAX];
+	/* Every option the builder writes, with the longest address. */
+	static const struct dns_query_edns edns = {
+	    .udp_size = 1232,
+	    .nsid = 1,
+	    .ecs_family = DNS_ECS_IPV6,
+	    .ecs_source = 127,
+	    .ecs_addr = {0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+			 0xff, 0xff, 0xff, 0xff},
+	};
 	struct dns_msg *m;
 	size_t qlen, n;
 	uint16_t v;
@@ -84,7 +121,7 @@ static void fuzz_text(const uint8_t *data, size_t size)
 
 	rc = dns_name_validate(s, err, sizeof(err));
 	touch(err);
-	if (dns_query_build(s, DNS_T_A, DNS_C_IN, 1, DNS_Q_RD | DNS_Q_DO, 1232, q, sizeof(q),
+	if (dns_query_build(s, DNS_T_A, DNS_C_IN, 1, DNS_Q_RD | DNS_Q_DO, &edns, q, sizeof(q),
 			    &qlen) == NP_OK) {
 		if (rc != NP_OK)
 			abort();
@@ -98,6 +135,10 @@ static void fuzz_text(const uint8_t *data, size_t size)
 			name[n + 1] = '\0';
 		}
 		if (m->n_question != 1 || strcmp(m->question[0].name, name) != 0)
+			abort();
+		if (m->edns.n_options != 2 || m->edns.options[1].text == NULL ||
+		    strcmp(m->edns.options[1].text, "2001:db8:ffff:ffff:ffff:ffff:ffff:fffe/127") !=
+			0)
 			abort();
 		dns_msg_free(m);
 	} else if (rc == NP_OK) {

@@ -15,6 +15,12 @@ never answers, for timeouts.
     with silent_udp_server() as port: ...   # reads and drops every datagram;
                                             # TCP connects complete and hang
 
+    with EdnsEchoServer() as echo:          # UDP; answers every query with
+        echo.port, echo.queries             # one A record and its EDNS options
+                                            # echoed (see the class)
+
+NSD answers a query holding an NSID option (RFC 5001) with NSID_BYTES.
+
 Everything lives in a temp dir: nsd.conf, zone files, pidfile, xfrd state,
 zone list, log. NSD runs in the foreground (nsd -d), is waited for with a
 time bound (dig polling each zone's SOA) and stopped by its PID.
@@ -47,6 +53,10 @@ TTL = 300
 SOA_TTL = 3600
 SOA_MINIMUM = 60
 SERIAL = 2024060101
+
+# The NSID NSD sends when asked: printable, with a quote and a backslash
+# for the JSON writer. Given to NSD in hex, which takes any bytes.
+NSID_BYTES = b'ns1 "np\\test"'
 
 WWW_A = "192.0.2.10"
 VARIANT_WWW_A = "192.0.2.99"
@@ -284,6 +294,7 @@ class NsdServer:
                 "  server-count: 1",
                 "  verbosity: 1",
                 "  hide-version: yes",
+                '  nsid: "%s"' % NSID_BYTES.hex(),
                 "  do-ip4: yes",
                 "  do-ip6: %s" % ("yes" if self.v6 else "no"),
                 "  reuseport: no",
@@ -546,6 +557,106 @@ class SlowTcpDnsServer:
             self.sock.close()
         for t in self._threads:
             t.join(timeout=5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+class EdnsEchoServer:
+    """A UDP DNS server on 127.0.0.1 that keeps every query (bytes) in
+    `queries` and answers it with the question, one A record (ECHO_A, TTL
+    60) and an OPT record (class 1232) whose options echo the query's: a
+    Client Subnet option comes back with SCOPE = SOURCE PREFIX-LENGTH (as
+    an ECS-aware server would answer), an NSID option as ECHO_NSID (not
+    printable), any other option as it came. A query without OPT gets an
+    answer without OPT."""
+
+    ECHO_A = "192.0.2.77"
+    ECHO_NSID = b"\x00id\xff"
+
+    def __init__(self):
+        self.sock = None
+        self.port = None
+        self.queries = []
+        self._stop = threading.Event()
+        self._thread = None
+
+    def start(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+        return self
+
+    @staticmethod
+    def opt_options(query):
+        """(udp_size, [(code, value)]) of the query's OPT record, or None."""
+        off = 12
+        while query[off] != 0:
+            off += 1 + query[off]
+        off += 5
+        if struct.unpack(">H", query[10:12])[0] == 0:
+            return None
+        if query[off] != 0:
+            raise ValueError("OPT owner is not the root")
+        rtype, udp, _ttl, rdlen = struct.unpack(">HHIH", query[off + 1:off + 11])
+        if rtype != 41:
+            raise ValueError("the additional record is not OPT")
+        rdata = query[off + 11:off + 11 + rdlen]
+        opts, pos = [], 0
+        while pos < len(rdata):
+            code, olen = struct.unpack(">HH", rdata[pos:pos + 4])
+            opts.append((code, rdata[pos + 4:pos + 4 + olen]))
+            pos += 4 + olen
+        return udp, opts
+
+    def answer(self, query):
+        off = 12
+        while query[off] != 0:
+            off += 1 + query[off]
+        qend = off + 5
+        opt = self.opt_options(query)
+        flags = 0x8400 | (query[2] << 8 & 0x0100)
+        msg = (query[:2] + struct.pack(">HHHHH", flags, 1, 1, 0, 1 if opt else 0)
+               + query[12:qend] + b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4)
+               + socket.inet_aton(self.ECHO_A))
+        if opt:
+            rdata = b""
+            for code, value in opt[1]:
+                if code == 8 and len(value) >= 4:
+                    value = value[:3] + value[2:3] + value[4:]
+                elif code == 3:
+                    value = self.ECHO_NSID
+                rdata += struct.pack(">HH", code, len(value)) + value
+            msg += b"\x00" + struct.pack(">HHIH", 41, 1232, 0, len(rdata)) + rdata
+        return msg
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                data, peer = self.sock.recvfrom(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.queries.append(data)
+            try:
+                self.sock.sendto(self.answer(data), peer)
+            except (OSError, ValueError, IndexError, struct.error):
+                continue
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.sock is not None:
+            self.sock.close()
 
     def __enter__(self):
         return self.start()

@@ -660,10 +660,12 @@ class ServiceTestCase(unittest.TestCase):
         status, headers, doc = answer
         slug = {400: "invalid-parameter", 401: "unauthorized", 403: "target-denied",
                 404: "not-found", 405: "method-not-allowed", 413: "body-too-large",
-                503: "unavailable", 504: "deadline-exceeded"}[expect_status]
+                429: "rate-limited", 503: "unavailable",
+                504: "deadline-exceeded"}[expect_status]
         title = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
                  404: "Not Found", 405: "Method Not Allowed", 413: "Content Too Large",
-                 503: "Service Unavailable", 504: "Gateway Timeout"}[expect_status]
+                 429: "Too Many Requests", 503: "Service Unavailable",
+                 504: "Gateway Timeout"}[expect_status]
         self.assertEqual(status, expect_status)
         self.assertEqual(headers.get("Content-Type"), "application/problem+json")
         self.assertEqual(doc["type"], "https://netprobe.dev/problems/" + slug)

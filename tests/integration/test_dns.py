@@ -219,6 +219,23 @@ class DnsCase(ServiceTestCase):
     def answer_data(self, doc):
         return [rr["data"] for rr in doc["answer"]]
 
+    def capture_query(self, **params):
+        """The query message the service sends for params, caught by a UDP
+        socket that never answers."""
+        rec = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rec.bind((HOST, 0))
+        rec.settimeout(scaled(5))
+        try:
+            server = "127.0.0.1:%d" % rec.getsockname()[1]
+            t = threading.Thread(target=SVC.get, args=("/dns?" + q(
+                server=server, timeout_ms="200", tries="1", **params),))
+            t.start()
+            data, _ = rec.recvfrom(4096)
+            t.join(scaled(5))
+        finally:
+            rec.close()
+        return data
+
     def problem(self, path, status, param, svc=None, method="GET", body=None, headers=None):
         svc = svc or SVC
         answer = svc.json(method, path, headers=headers, body=body)
@@ -339,23 +356,6 @@ class AnswerTests(DnsCase):
                                         "ra": False, "ad": False, "cd": False})
         self.assertEqual(doc["edns"], {"udp_size": 1232, "version": 0, "do": True,
                                        "options": []})
-
-    def capture_query(self, **params):
-        """The query message the service sends for params, caught by a UDP
-        socket that never answers."""
-        rec = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        rec.bind((HOST, 0))
-        rec.settimeout(scaled(5))
-        try:
-            server = "127.0.0.1:%d" % rec.getsockname()[1]
-            t = threading.Thread(target=SVC.get, args=("/dns?" + q(
-                server=server, timeout_ms="200", tries="1", **params),))
-            t.start()
-            data, _ = rec.recvfrom(4096)
-            t.join(scaled(5))
-        finally:
-            rec.close()
-        return data
 
     def test_query_bits_on_the_wire(self):
         data = self.capture_query(name="www.np.test", type="MX", cd="1", ad="1", do_="1")
@@ -829,6 +829,230 @@ class BatchTests(DnsCase):
 
 
 # ---- servers= comparison ----
+
+# ---- EDNS options: nsid, subnet, udp_size ----
+
+def opt_of(query):
+    """(udp_size, [(code, value)]) of a query's OPT record, or None."""
+    return dnsfixture.EdnsEchoServer.opt_options(query)
+
+
+def dig_query(*args):
+    """The query message dig sends with args, caught by a UDP socket that
+    never answers (dig gives up after one try of one second)."""
+    rec = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rec.bind((HOST, 0))
+    rec.settimeout(scaled(5))
+    try:
+        proc = subprocess.Popen([dnsfixture.DIG, "@127.0.0.1", "-p", str(rec.getsockname()[1]),
+                                 "+tries=1", "+time=1"] + list(args) + ["www.np.test"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            data, _ = rec.recvfrom(4096)
+        finally:
+            proc.wait(scaled(10))
+    finally:
+        rec.close()
+    return data
+
+
+NSID_OPTION = {"code": 3, "name": "NSID", "data_hex": dnsfixture.NSID_BYTES.hex().upper(),
+               "text": dnsfixture.NSID_BYTES.decode("ascii")}
+
+
+class EdnsOptionTests(DnsCase):
+    """nsid=1 (RFC 5001), subnet= (RFC 7871 Client Subnet) and udp_size=:
+    what goes on the wire (against dig's bytes), what comes back decoded,
+    and every 400."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.echo = dnsfixture.EdnsEchoServer().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.echo.stop()
+
+    def post(self, body):
+        return SVC.json("POST", "/dns", headers=JSON_HEADERS, body=json.dumps(body).encode(),
+                        timeout=30)
+
+    def test_nsid_from_nsd(self):
+        doc = self.lookup(name="www.np.test", nsid="1")
+        self.assertEqual(doc["status"], "ok", doc)
+        self.assertEqual(self.answer_data(doc), ["192.0.2.10"])
+        self.assertEqual(doc["edns"]["options"], [NSID_OPTION])
+        self.assertEqual(set(doc["query"]), QUERY_KEYS | {"nsid"})
+        self.assertIs(doc["query"]["nsid"], True)
+
+    def test_nsid_as_dig_shows_it(self):
+        doc = self.lookup(name="www.np.test", nsid="true")
+        r = subprocess.run([dnsfixture.DIG, "@127.0.0.1", "-p", str(NS.port), "+tries=1",
+                            "+time=2", "+norec", "+nsid", "www.np.test"],
+                           capture_output=True, text=True, timeout=10)
+        line = [ln for ln in r.stdout.splitlines() if ln.startswith("; NSID: ")]
+        self.assertEqual(len(line), 1, r.stdout)
+        # "; NSID: 6e 73 31 ... ("ns1 "np\test"")"
+        hexpart, _, text = line[0][len("; NSID: "):].partition(" (")
+        opt = doc["edns"]["options"][0]
+        self.assertEqual(opt["data_hex"], hexpart.replace(" ", "").upper())
+        self.assertEqual('"%s")' % opt["text"], text)
+
+    def test_no_nsid_unless_asked(self):
+        for params in ({}, {"nsid": "0"}):
+            doc = self.lookup(name="www.np.test", **params)
+            self.assertOk(doc)
+            self.assertEqual(doc["edns"]["options"], [])
+            self.assertNotIn("nsid", doc["query"])
+
+    def test_nsid_on_the_wire(self):
+        data = self.capture_query(name="www.np.test", nsid="1")
+        self.assertEqual(data[-15:], b"\x00" + struct.pack(">HHIH", 41, 1232, 0, 4)
+                         + b"\x00\x03\x00\x00")
+        self.assertEqual(opt_of(data)[1], opt_of(dig_query("+nsid", "+nocookie"))[1])
+
+    def test_udp_size_on_the_wire(self):
+        for size in (512, 4096, 65535):
+            with self.subTest(size=size):
+                data = self.capture_query(name="www.np.test", udp_size=str(size))
+                self.assertEqual(data[-11:], b"\x00" + struct.pack(">HHIH", 41, size, 0, 0))
+                if size != 65535:  # dig 9.18 sends 1232 for +bufsize=65535
+                    self.assertEqual(opt_of(data),
+                                     opt_of(dig_query("+bufsize=%d" % size, "+nocookie")))
+
+    def test_udp_size_echoed(self):
+        doc = self.lookup(name="www.np.test", udp_size="4096", do_="1")
+        self.assertEqual(doc["status"], "ok", doc)
+        self.assertEqual(doc["query"]["udp_size"], 4096)
+        self.assertTrue(doc["query"]["do"])
+        self.assertEqual(set(doc["query"]), QUERY_KEYS | {"udp_size"})
+
+    def test_subnet_on_the_wire_as_dig_sends_it(self):
+        # subnet -> the ECS option's bytes (code 8, length, FAMILY, SOURCE,
+        # SCOPE 0, ADDRESS cut to the prefix with the rest zeroed).
+        cases = {
+            "192.0.2.0/24": b"\x00\x01\x18\x00\xc0\x00\x02",
+            "192.0.2.129/25": b"\x00\x01\x19\x00\xc0\x00\x02\x80",
+            "10.1.2.3": b"\x00\x01\x20\x00\x0a\x01\x02\x03",
+            "2001:db8::1/33": b"\x00\x02\x21\x00\x20\x01\x0d\xb8\x00",
+            "2001:db8:ffff::/48": b"\x00\x02\x30\x00\x20\x01\x0d\xb8\xff\xff",
+            "0/0": b"\x00\x01\x00\x00",
+            "0": b"\x00\x01\x00\x00",
+            "0.0.0.0/0": b"\x00\x01\x00\x00",
+            "::/0": b"\x00\x02\x00\x00",
+        }
+        for subnet, ecs in cases.items():
+            with self.subTest(subnet=subnet):
+                data = self.capture_query(name="www.np.test", subnet=subnet)
+                self.assertEqual(opt_of(data), (1232, [(8, ecs)]))
+                self.assertEqual(data[-(len(ecs) + 4):], struct.pack(">HH", 8, len(ecs)) + ecs)
+                if subnet != "::/0":  # dig 9.18 sends ::/0 as IPv4 0/0
+                    self.assertEqual(opt_of(data)[1],
+                                     opt_of(dig_query("+subnet=" + subnet, "+nocookie"))[1])
+
+    def test_all_options_together_on_the_wire(self):
+        data = self.capture_query(name="www.np.test", nsid="1", subnet="198.51.100.0/24",
+                                  udp_size="1400", do_="1")
+        self.assertEqual(data[-26:], b"\x00" + struct.pack(">HHIH", 41, 1400, 0x8000, 4 + 11)
+                         + b"\x00\x03\x00\x00"
+                         + b"\x00\x08\x00\x07\x00\x01\x18\x00\xc6\x33\x64")
+
+    def test_subnet_decoded_in_the_answer(self):
+        server = "127.0.0.1:%d" % self.echo.port
+        doc = self.lookup(name="www.np.test", server=server, subnet="192.0.2.129/25",
+                          nsid="1")
+        self.assertEqual(doc["status"], "ok", doc)
+        self.assertEqual(self.answer_data(doc), [dnsfixture.EdnsEchoServer.ECHO_A])
+        self.assertEqual(doc["query"]["subnet"], "192.0.2.128/25")
+        self.assertIs(doc["query"]["nsid"], True)
+        self.assertEqual(doc["edns"]["options"], [
+            # Not printable: hex only, never raw bytes as text.
+            {"code": 3, "name": "NSID", "data_hex": "006964FF"},
+            {"code": 8, "name": "CLIENT-SUBNET", "data_hex": "00011919C0000280",
+             "subnet": "192.0.2.128/25", "scope": 25}])
+        doc = self.lookup(name="www.np.test", server=server, subnet="2001:db8::/32")
+        self.assertEqual(doc["query"]["subnet"], "2001:db8::/32")
+        self.assertEqual(doc["edns"]["options"], [
+            {"code": 8, "name": "CLIENT-SUBNET", "data_hex": "0002202020010DB8",
+             "subnet": "2001:db8::/32", "scope": 32}])
+
+    def test_empty_subnet_sends_no_option(self):
+        data = self.capture_query(name="www.np.test", subnet="")
+        self.assertEqual(opt_of(data), (1232, []))
+
+    def test_bad_subnet(self):
+        for subnet in ("nope", "192.0.2.0/33", "2001:db8::/129", "192.0.2.0/x", "192.0.2.0/",
+                       "/24", "0/8", "192.0.2.0/-1", "192.0.2.0/0024", "fe80::1%lo/64",
+                       "192.0.2.0/24/1", "192.0.2.0 /24"):
+            with self.subTest(subnet=subnet):
+                self.problem("/dns?" + q(name="www.np.test", subnet=subnet), 400, "subnet")
+        doc = self.problem("/dns?" + q(name="www.np.test", subnet="192.0.2.0/40"), 400, "subnet")
+        self.assertIn("32", doc["detail"])
+
+    def test_bad_udp_size(self):
+        for size in ("0", "100", "511", "65536", "-1", "big", "4096.5"):
+            with self.subTest(size=size):
+                self.problem("/dns?" + q(name="www.np.test", udp_size=size), 400, "udp_size")
+        doc = self.problem("/dns?" + q(name="www.np.test", udp_size="511"), 400, "udp_size")
+        self.assertIn("512", doc["detail"])
+
+    def test_options_need_edns(self):
+        for key, value in (("nsid", "1"), ("subnet", "192.0.2.0/24"), ("udp_size", "4096")):
+            with self.subTest(key=key):
+                doc = self.problem("/dns?" + q(name="www.np.test", edns="0", **{key: value}),
+                                   400, key)
+                self.assertIn("edns", doc["detail"])
+        # Off is fine without EDNS.
+        doc = self.lookup(name="www.np.test", edns="0", nsid="0")
+        self.assertEqual(doc["status"], "ok")
+        self.assertNotIn("edns", doc)
+
+    def test_bad_nsid(self):
+        self.problem("/dns?" + q(name="www.np.test", nsid="maybe"), 400, "nsid")
+
+    def test_batch_items_and_defaults(self):
+        status, _h, doc = self.post({"nsid": True, "udp_size": 4096, "queries": [
+            "www.np.test",
+            {"name": "txt.np.test", "type": "TXT", "nsid": False},
+            {"name": "mx.np.test", "type": "MX", "subnet": "192.0.2.0/24", "udp_size": "1232"},
+        ]})
+        self.assertEqual(status, 200, doc)
+        first, second, third = doc["results"]
+        self.assertEqual(first["edns"]["options"], [NSID_OPTION])
+        self.assertEqual((first["query"]["nsid"], first["query"]["udp_size"]), (True, 4096))
+        self.assertEqual(second["edns"]["options"], [])
+        self.assertNotIn("nsid", second["query"])
+        self.assertEqual(third["edns"]["options"], [NSID_OPTION])
+        self.assertEqual((third["query"]["subnet"], third["query"]["udp_size"]),
+                         ("192.0.2.0/24", 1232))
+        self.assertEqual(self.answer_data(third), ["10 mail.np.test.", "20 backup.example.net."])
+
+    def test_batch_errors_name_the_item(self):
+        cases = [
+            ({"queries": ["www.np.test", {"name": "www.np.test", "subnet": "1.2.3.4/40"}]},
+             "queries[1].subnet"),
+            ({"queries": [{"name": "www.np.test", "subnet": 24}]}, "queries[0].subnet"),
+            ({"queries": ["www.np.test", "txt.np.test", {"name": "www.np.test",
+                                                          "udp_size": 100}]},
+             "queries[2].udp_size"),
+            ({"queries": [{"name": "www.np.test", "udp_size": True}]}, "queries[0].udp_size"),
+            ({"queries": [{"name": "www.np.test", "nsid": "perhaps"}]}, "queries[0].nsid"),
+            # A default that needs EDNS, an item that turns it off.
+            ({"nsid": True, "queries": [{"name": "www.np.test", "edns": False}]},
+             "queries[0].nsid"),
+            ({"subnet": "192.0.2.0/24", "queries": ["a.np.test", {"name": "b.np.test",
+                                                                  "edns": False}]},
+             "queries[1].subnet"),
+            ({"edns": False, "queries": [{"name": "www.np.test", "udp_size": 4096}]},
+             "queries[0].udp_size"),
+            # Bad defaults name the top-level field.
+            ({"subnet": "nope", "queries": ["www.np.test"]}, "subnet"),
+            ({"edns": False, "nsid": True, "queries": ["www.np.test"]}, "nsid"),
+        ]
+        for body, param in cases:
+            with self.subTest(param=param, body=body):
+                self.assertProblem(self.post(body), 400, "/dns", param=param)
+
 
 class CompareTests(DnsCase):
 

@@ -18,6 +18,8 @@ sockets:
     --max-connections are closed at once, TLS garbage and non-HTTP/2 bytes only close
     their own connection, ALPN without h2 is refused;
   - --doh-port without TLS exits 2 naming the flag, a busy port exits 1;
+  - --rate-limit takes DoH requests from the same per-client buckets as the
+    API port: 429 problem+json with retry-after, /healthz never limited;
   - /metrics counts the streams; SIGTERM with connections open and a stream
     waiting on the resolver answers it, closes the rest, exits 0.
 
@@ -59,7 +61,8 @@ FRAME_GOAWAY = 0x7
 PROBLEMS = {400: ("invalid-parameter", "Bad Request"), 404: ("not-found", "Not Found"),
             405: ("method-not-allowed", "Method Not Allowed"),
             413: ("body-too-large", "Content Too Large"), 414: ("uri-too-long", "URI Too Long"),
-            415: ("unsupported-media-type", "Unsupported Media Type")}
+            415: ("unsupported-media-type", "Unsupported Media Type"),
+            429: ("rate-limited", "Too Many Requests")}
 
 NS = None
 HAVE_CURL = shutil.which("curl") is not None
@@ -539,6 +542,30 @@ class ConnectionTests(H2Case):
         self.assertTrue(svc.running())
         self.assertWww(self.curl(port, "/dns-query?dns=" + b64url(build_query("www.np.test"))),
                        0xBEEF)
+
+    @unittest.skipUnless(HAVE_CURL, "curl is not installed")
+    def test_rate_limit_shared_with_the_api_port(self):
+        svc, port = self.start_h2(["--rate-limit", "1", "--rate-burst", "2"])
+        path = "/dns-query?dns=" + b64url(build_query("www.np.test"))
+        # The client empties its bucket on the HTTP/1.1 port...
+        for _ in range(2):
+            self.assertEqual(svc.get("/policy/check?target=192.0.2.1")[0], 200)
+        # ...and the DoH port, another listener on other workers' loops,
+        # finds it empty.
+        answer = self.curl(port, path)
+        doc = self.assertProblemH2(answer, 429, "/dns-query")
+        self.assertEqual(answer[2]["retry-after"], "1")
+        self.assertEqual(doc["detail"], "too many requests from 127.0.0.1: at most 1 per "
+                         "second in bursts of 2 (--rate-limit, --rate-burst); retry in 1 s")
+        self.assertEqual(self.curl(port, "/healthz")[0], 200)
+        status, _, _ = svc.get(path)
+        self.assertEqual(status, 429)
+        self.assertEqual(svc.metric("netprobe_http_requests_total", route="/dns-query",
+                                    method="GET", status="429"), 2.0)
+        self.assertEqual(svc.metric("netprobe_rate_limited_requests_total"), 2.0)
+        # After Retry-After, served again.
+        time.sleep(1)
+        self.assertWww(self.curl(port, path), 0xBEEF)
 
     @unittest.skipUnless(HAVE_CURL, "curl is not installed")
     def test_metrics_count_streams(self):

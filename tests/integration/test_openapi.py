@@ -12,7 +12,9 @@
    operation for a sample request, with the documented content type,
    headers and body schema; statuses that cannot be produced on demand are
    listed in UNREACHABLE with the reason. /openapi.yaml is served byte for
-   byte. Draining (SIGTERM) yields the documented 503s and exit status 0.
+   byte. Draining (SIGTERM) yields the documented 503s and exit status 0;
+   with --rate-limit every operation but the ops ones yields the documented
+   429.
 
 Python 3 standard library only. openapi.yaml is read with a small YAML
 subset parser (below), since PyYAML is not a dependency; when PyYAML happens
@@ -1215,6 +1217,8 @@ CASES = {
         Case(200, "?name=host.test", headers={"Accept": "application/dns-json"},
              check=_check_google),
         Case(200, "?name=host.test&servers={dns},{dns}", check=_check_compare),
+        Case(200, "?name=host.test&nsid=1&subnet=192.0.2.0/24&udp_size=4096",
+             check=_check_dns("NOERROR", ["192.0.2.10"])),
         Case(400, "", parameter="name"),
         Case(400, "?name=a..b", parameter="name"),
         Case(400, "?name=host.test&type=BOGUS", parameter="type"),
@@ -1229,6 +1233,9 @@ CASES = {
              parameter="tries"),
         Case(400, "?name=host.test&rd=maybe", parameter="rd"),
         Case(400, "?name=host.test&do=1&edns=0", parameter="do"),
+        Case(400, "?name=host.test&nsid=1&edns=0", parameter="nsid"),
+        Case(400, "?name=host.test&subnet=192.0.2.0/33", parameter="subnet"),
+        Case(400, "?name=host.test&udp_size=511", parameter="udp_size"),
         Case(400, "?name=host.test&format=xml", parameter="format"),
         Case(400, "?name=host.test&server={dns}&servers={dns}", parameter="servers"),
         Case(400, "?name=host.test&servers=" + ",".join(["{dns}"] * 11), parameter="servers"),
@@ -1333,6 +1340,10 @@ COVERED_ELSEWHERE = {
     ("dohPost", "503"): _SHUTDOWN,
     ("debugDelay", "404"): "NoDebugEndpointsTest: the service without --debug-endpoints",
 }
+_RATE_LIMITED = "RateLimitTest: the service with --rate-limit, the client's bucket empty"
+COVERED_ELSEWHERE.update({(op_id, "429"): _RATE_LIMITED for op_id in (
+    "dnsLookup", "dnsBatch", "reverseLookup", "dohGet", "dohPost", "checkPolicy",
+    "debugDelay")})
 _CAPPED = ("each query's timeout_ms is capped at --max-timeout-ms and the deadline is "
            "--max-timeout-ms + 5 s, so only a stalled event loop gets it")
 UNREACHABLE = {
@@ -1534,6 +1545,52 @@ class NoDebugEndpointsTest(unittest.TestCase):
             out = svc.output()
             svc.close()
         self.assertEqual(rc, 0, out)
+
+
+class RateLimitTest(unittest.TestCase):
+    """--rate-limit: once the client's bucket is empty, every operation that
+    is not an ops one answers the documented 429; the ops ones never do."""
+
+    def test_rate_limited_operations(self):
+        doc = spec()
+        dns = FakeDns()
+        svc = None
+        try:
+            svc = Service(["--rate-limit", "1", "--rate-burst", "1", "--dns-server",
+                           dns.server, "--default-timeout-ms", "1000"]).start()
+            self.check_operations(doc, svc, dns)
+        finally:
+            dns.close()
+            if svc is not None:
+                rc = svc.stop()
+                out = svc.output()
+                svc.close()
+                self.assertEqual(rc, 0, out)
+
+    def check_operations(self, doc, svc, dns):
+        for method, path, op in operations(doc):
+            op_id = op["operationId"]
+            limited = "ops" not in op["tags"]
+            with self.subTest(operation=op_id):
+                self.assertEqual("429" in op["responses"], limited,
+                                 "%s: 429 is documented exactly on the operations that "
+                                 "are not ops ones" % op_id)
+                # The operation's first sample that succeeds, as the request.
+                case = next(c for c in CASES[op_id] if c.status == 200)
+                query, headers, body = case.request(dns.server)
+                # A token comes back every second: a slow run may see an
+                # answer before the 429, never more than a few.
+                for _attempt in range(5):
+                    r = http_request(svc.port, method, path + query, headers, body)
+                    if r.status == 429:
+                        break
+                if not limited:
+                    self.assertNotEqual(r.status, 429, op_id)
+                    continue
+                self.assertEqual(r.status, 429, r.body[:300])
+                check_against_contract(self, doc, op, r)
+                self.assertEqual(r.header("Retry-After"), "1")
+                self.assertTrue(r.json()["type"].endswith("/rate-limited"))
 
 
 class ShutdownTest(unittest.TestCase):

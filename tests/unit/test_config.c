@@ -25,7 +25,8 @@
 static const char *const all_flags[] = {
 	"bind", "port", "workers", "max-connections", "connection-timeout", "max-body",
 	"cors-origin", "tls-cert", "tls-key", "doh-port", "auth-token", "debug-endpoints",
-	"shutdown-grace", "max-inflight", "default-timeout-ms", "max-timeout-ms",
+	"shutdown-grace", "max-inflight", "rate-limit", "rate-burst", "rate-limit-clients",
+	"rate-limit-ipv6-prefix", "default-timeout-ms", "max-timeout-ms",
 	"target-policy", "allow-cidr", "deny-cidr", "dns-server", "dns-batch-max",
 	"listeners", "listener-bind", "listener-tcp-port", "listener-udp-port",
 	"listener-mode", "greeting", "listener-max-conns", "listener-idle-ms",
@@ -190,6 +191,10 @@ static void test_defaults(void **state)
 	assert_int_equal(c.debug_endpoints, 0);
 	assert_int_equal(c.shutdown_grace_ms, 10000);
 	assert_int_equal(c.max_inflight, 10000);
+	assert_int_equal(c.rate_limit, 0);
+	assert_int_equal(c.rate_burst, 0);
+	assert_int_equal(c.rate_limit_clients, 65536);
+	assert_int_equal(c.rate_limit_ipv6_prefix, 64);
 	assert_int_equal(c.doh_port, 0);
 	assert_int_equal(c.default_timeout_ms, 5000);
 	assert_int_equal(c.max_timeout_ms, 30000);
@@ -273,6 +278,18 @@ static void test_defaults_match_help(void **state)
 	help_default(help, "--listener-mode=greeting|echo", d, sizeof(d));
 	assert_string_equal(d, "greeting");
 	assert_int_equal(c.listener_mode, LISTENER_GREETING);
+
+	help_default(help, "--rate-limit=N", d, sizeof(d));
+	assert_string_equal(d, "0");
+	assert_int_equal(c.rate_limit, 0);
+	help_default(help, "--rate-burst=N", d, sizeof(d));
+	assert_string_equal(d, "(2 x --rate-limit)");
+	help_default(help, "--rate-limit-clients=N", d, sizeof(d));
+	snprintf(num, sizeof(num), "%u", c.rate_limit_clients);
+	assert_string_equal(d, num);
+	help_default(help, "--rate-limit-ipv6-prefix=N", d, sizeof(d));
+	snprintf(num, sizeof(num), "%u", c.rate_limit_ipv6_prefix);
+	assert_string_equal(d, num);
 
 	help_default(help, "--tls-cert=TEXT", d, sizeof(d));
 	assert_string_equal(d, "(none)");
@@ -402,6 +419,55 @@ static void test_error_other_validation(void **state)
 {
 	(void)state;
 	EXPECT_ERROR("--auth-token: empty token list", "--auth-token=");
+}
+
+static void test_rate_limit_settings(void **state)
+{
+	struct loaded ld;
+
+	(void)state;
+	/* The burst defaults to twice the rate, from flags or environment. */
+	EXPECT_OK(&ld, "--rate-limit", "5");
+	assert_int_equal(ld.c.rate_limit, 5);
+	assert_int_equal(ld.c.rate_burst, 10);
+	unload(&ld);
+	EXPECT_OK(&ld, "--rate-limit=1000000");
+	assert_int_equal(ld.c.rate_burst, 2000000);
+	unload(&ld);
+	EXPECT_OK(&ld, "--rate-limit", "5", "--rate-burst", "3", "--rate-limit-clients=64",
+		  "--rate-limit-ipv6-prefix", "128");
+	assert_int_equal(ld.c.rate_burst, 3);
+	assert_int_equal(ld.c.rate_limit_clients, 64);
+	assert_int_equal(ld.c.rate_limit_ipv6_prefix, 128);
+	unload(&ld);
+	assert_int_equal(setenv("NETPROBE_RATE_LIMIT", "7", 1), 0);
+	EXPECT_OK(&ld, "--port", "1");
+	assert_int_equal(ld.c.rate_limit, 7);
+	assert_int_equal(ld.c.rate_burst, 14);
+	unload(&ld);
+	clear_env();
+	/* Off: a burst is accepted and unused; none stays 0. */
+	EXPECT_OK(&ld, "--rate-burst", "4");
+	assert_int_equal(ld.c.rate_limit, 0);
+	assert_int_equal(ld.c.rate_burst, 4);
+	unload(&ld);
+	EXPECT_OK(&ld, "--port", "1");
+	assert_int_equal(ld.c.rate_burst, 0);
+	unload(&ld);
+
+	EXPECT_ERROR("--rate-burst: 0 is out of range [1, 10000000]", "--rate-limit", "5",
+		     "--rate-burst", "0");
+	EXPECT_ERROR("--rate-limit: 1000001 is out of range [0, 1000000]", "--rate-limit=1000001");
+	EXPECT_ERROR("--rate-limit: '5/s' is not a non-negative integer", "--rate-limit=5/s");
+	EXPECT_ERROR("--rate-limit-clients: 63 is out of range [64, 16777216]",
+		     "--rate-limit-clients", "63");
+	EXPECT_ERROR("--rate-limit-ipv6-prefix: 0 is out of range [1, 128]",
+		     "--rate-limit-ipv6-prefix=0");
+	EXPECT_ERROR("--rate-limit-ipv6-prefix: 129 is out of range [1, 128]",
+		     "--rate-limit-ipv6-prefix=129");
+	assert_int_equal(setenv("NETPROBE_RATE_BURST", "0", 1), 0);
+	EXPECT_ERROR("NETPROBE_RATE_BURST: 0 is out of range [1, 10000000]", "--rate-limit", "5");
+	clear_env();
 }
 
 /* ---- accepted forms ---- */
@@ -748,6 +814,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_error_bind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_error_doh_port, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_error_other_validation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rate_limit_settings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flag_forms, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bools, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_fallback, setup, teardown),

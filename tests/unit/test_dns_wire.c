@@ -384,14 +384,14 @@ static void test_query_build_plain(void **state)
 	size_t len = 99;
 
 	(void)state;
-	assert_int_equal(dns_query_build("example.com", DNS_T_MX, DNS_C_IN, 0x1234, DNS_Q_RD, 0,
+	assert_int_equal(dns_query_build("example.com", DNS_T_MX, DNS_C_IN, 0x1234, DNS_Q_RD, NULL,
 					 buf, sizeof(buf), &len),
 			 NP_OK);
 	assert_int_equal(len, sizeof(want));
 	assert_memory_equal(buf, want, sizeof(want));
 
 	/* A trailing dot makes no difference. */
-	assert_int_equal(dns_query_build("example.com.", DNS_T_MX, DNS_C_IN, 0x1234, DNS_Q_RD, 0,
+	assert_int_equal(dns_query_build("example.com.", DNS_T_MX, DNS_C_IN, 0x1234, DNS_Q_RD, NULL,
 					 buf, sizeof(buf), &len),
 			 NP_OK);
 	assert_memory_equal(buf, want, sizeof(want));
@@ -405,29 +405,30 @@ static void test_query_build_edns(void **state)
 		0, 2, 0, 1,
 		0, 0, 41, 0x10, 0x00, 0, 0, 0x80, 0, 0, 0,
 	};
+	static const struct dns_query_edns big = {.udp_size = 4096};
+	static const struct dns_query_edns plain = {0};
 	unsigned char buf[DNS_QUERY_MAX];
 	size_t len;
 
 	(void)state;
 	assert_int_equal(dns_query_build(".", DNS_T_NS, DNS_C_IN, 0xabcd,
-					 DNS_Q_RD | DNS_Q_AD | DNS_Q_CD | DNS_Q_DO, 4096, buf,
+					 DNS_Q_RD | DNS_Q_AD | DNS_Q_CD | DNS_Q_DO, &big, buf,
 					 sizeof(buf), &len),
 			 NP_OK);
 	assert_int_equal(len, sizeof(want));
 	assert_memory_equal(buf, want, sizeof(want));
 
 	/* DO alone: EDNS with the default size. */
-	assert_int_equal(dns_query_build("a", DNS_T_A, DNS_C_IN, 1, DNS_Q_DO, 0, buf, sizeof(buf),
-					 &len),
-			 NP_OK);
+	assert_int_equal(
+	    dns_query_build("a", DNS_T_A, DNS_C_IN, 1, DNS_Q_DO, NULL, buf, sizeof(buf), &len),
+	    NP_OK);
 	assert_int_equal(len, 12 + 3 + 4 + 11);
 	assert_int_equal(buf[len - 11 + 3] << 8 | buf[len - 11 + 4], DNS_EDNS_DEFAULT_UDP);
 	assert_int_equal(buf[len - 11 + 7], 0x80);
 
-	/* A size alone: EDNS without DO. */
-	assert_int_equal(dns_query_build("a", DNS_T_A, DNS_C_IN, 1, 0, 1232, buf, sizeof(buf),
-					 &len),
-			 NP_OK);
+	/* An options struct alone: EDNS without DO, the default size. */
+	assert_int_equal(
+	    dns_query_build("a", DNS_T_A, DNS_C_IN, 1, 0, &plain, buf, sizeof(buf), &len), NP_OK);
 	assert_int_equal(buf[len - 11 + 7], 0);
 	assert_int_equal(buf[2], 0); /* no RD */
 }
@@ -438,20 +439,23 @@ static void test_query_build_errors(void **state)
 	size_t len = 7;
 
 	(void)state;
-	assert_int_equal(dns_query_build("a..b", 1, 1, 1, 0, 0, buf, sizeof(buf), &len), NP_EINVAL);
+	assert_int_equal(dns_query_build("a..b", 1, 1, 1, 0, NULL, buf, sizeof(buf), &len),
+			 NP_EINVAL);
 	assert_int_equal(len, 0);
-	assert_int_equal(dns_query_build("a", 1, 1, 1, 0x100, 0, buf, sizeof(buf), &len),
+	assert_int_equal(dns_query_build("a", 1, 1, 1, 0x100, NULL, buf, sizeof(buf), &len),
 			 NP_EINVAL);
-	assert_int_equal(dns_query_build("a", DNS_T_OPT, 1, 1, 0, 0, buf, sizeof(buf), &len),
+	assert_int_equal(dns_query_build("a", DNS_T_OPT, 1, 1, 0, NULL, buf, sizeof(buf), &len),
 			 NP_EINVAL);
-	assert_int_equal(dns_query_build(NULL, 1, 1, 1, 0, 0, buf, sizeof(buf), &len), NP_EINVAL);
-	assert_int_equal(dns_query_build("a", 1, 1, 1, 0, 0, NULL, 0, &len), NP_EINVAL);
-	assert_int_equal(dns_query_build("a", 1, 1, 1, 0, 0, buf, sizeof(buf), NULL), NP_EINVAL);
+	assert_int_equal(dns_query_build(NULL, 1, 1, 1, 0, NULL, buf, sizeof(buf), &len),
+			 NP_EINVAL);
+	assert_int_equal(dns_query_build("a", 1, 1, 1, 0, NULL, NULL, 0, &len), NP_EINVAL);
+	assert_int_equal(dns_query_build("a", 1, 1, 1, 0, NULL, buf, sizeof(buf), NULL), NP_EINVAL);
 	/* "ab.c" needs 12 + 6 + 4 bytes. */
-	assert_int_equal(dns_query_build("ab.c", 1, 1, 1, 0, 0, buf, 21, &len), NP_ELIMIT);
-	assert_int_equal(dns_query_build("ab.c", 1, 1, 1, 0, 0, buf, 22, &len), NP_OK);
+	assert_int_equal(dns_query_build("ab.c", 1, 1, 1, 0, NULL, buf, 21, &len), NP_ELIMIT);
+	assert_int_equal(dns_query_build("ab.c", 1, 1, 1, 0, NULL, buf, 22, &len), NP_OK);
 	assert_int_equal(len, 22);
-	assert_int_equal(dns_query_build("ab.c", 1, 1, 1, DNS_Q_DO, 0, buf, 32, &len), NP_ELIMIT);
+	assert_int_equal(dns_query_build("ab.c", 1, 1, 1, DNS_Q_DO, NULL, buf, 32, &len),
+			 NP_ELIMIT);
 }
 
 static void test_query_build_longest(void **state)
@@ -465,7 +469,7 @@ static void test_query_build_longest(void **state)
 	for (i = 0; i < 253; i++)
 		name[i] = (i % 64 == 63) ? '.' : 'x';
 	name[253] = '\0';
-	assert_int_equal(dns_query_build(name, 1, 1, 1, DNS_Q_DO, 0, buf, sizeof(buf), &len),
+	assert_int_equal(dns_query_build(name, 1, 1, 1, DNS_Q_DO, NULL, buf, sizeof(buf), &len),
 			 NP_OK);
 	assert_int_equal(len, 12 + 255 + 4 + 11);
 	assert_true(len <= DNS_QUERY_MAX);
@@ -473,6 +477,7 @@ static void test_query_build_longest(void **state)
 
 static void test_roundtrip(void **state)
 {
+	static const struct dns_query_edns e1400 = {.udp_size = 1400};
 	unsigned char buf[DNS_QUERY_MAX];
 	struct dns_msg *m;
 	char err[128];
@@ -480,7 +485,7 @@ static void test_roundtrip(void **state)
 
 	(void)state;
 	assert_int_equal(dns_query_build("_sip._tcp.Example.com", DNS_T_SRV, DNS_C_IN, 4242,
-					 DNS_Q_RD | DNS_Q_DO, 1400, buf, sizeof(buf), &len),
+					 DNS_Q_RD | DNS_Q_DO, &e1400, buf, sizeof(buf), &len),
 			 NP_OK);
 	assert_int_equal(dns_msg_parse(buf, len, &m, err, sizeof(err)), NP_OK);
 	assert_int_equal(m->id, 4242);
@@ -501,12 +506,137 @@ static void test_roundtrip(void **state)
 	assert_int_equal(m->edns.n_options, 0);
 	dns_msg_free(m);
 
-	assert_int_equal(dns_query_build(".", DNS_T_NS, DNS_C_IN, 1, 0, 0, buf, sizeof(buf), &len),
-			 NP_OK);
+	assert_int_equal(
+	    dns_query_build(".", DNS_T_NS, DNS_C_IN, 1, 0, NULL, buf, sizeof(buf), &len), NP_OK);
 	assert_int_equal(dns_msg_parse(buf, len, &m, NULL, 0), NP_OK);
 	assert_string_equal(m->question[0].name, ".");
 	assert_false(m->edns.present);
 	dns_msg_free(m);
+}
+
+/* The OPT record "a" A queries end with: 12 + 3 + 4 bytes come first. */
+#define OPT_AT (12 + 3 + 4)
+
+static void test_query_build_nsid(void **state)
+{
+	static const struct dns_query_edns e = {.udp_size = 4096, .nsid = 1};
+	static const unsigned char want[] = {
+		0, 0, 41, 0x10, 0x00, 0, 0, 0, 0, 0, 4, /* OPT, 4096, RDLENGTH 4 */
+		0, 3, 0, 0,                             /* NSID, empty (RFC 5001 2.3) */
+	};
+	unsigned char buf[DNS_QUERY_MAX];
+	size_t len;
+
+	(void)state;
+	assert_int_equal(dns_query_build("a", DNS_T_A, DNS_C_IN, 1, 0, &e, buf, sizeof(buf), &len),
+			 NP_OK);
+	assert_int_equal(len, OPT_AT + sizeof(want));
+	assert_memory_equal(buf + OPT_AT, want, sizeof(want));
+	assert_int_equal(buf[11], 1); /* ARCOUNT */
+}
+
+/* The Client Subnet option alone, as "a" A with source/addr gives it. */
+static void expect_ecs(uint8_t family, uint8_t source, const char *addr, const unsigned char *want,
+		       size_t wantlen)
+{
+	struct dns_query_edns e = {.ecs_family = family, .ecs_source = source};
+	unsigned char buf[DNS_QUERY_MAX];
+	size_t len;
+
+	memcpy(e.ecs_addr, addr, 16);
+	assert_int_equal(dns_query_build("a", DNS_T_A, DNS_C_IN, 1, 0, &e, buf, sizeof(buf), &len),
+			 NP_OK);
+	assert_int_equal(len, OPT_AT + 11 + wantlen);
+	/* RDLENGTH is the option's length. */
+	assert_int_equal(buf[OPT_AT + 9] << 8 | buf[OPT_AT + 10], wantlen);
+	assert_memory_equal(buf + OPT_AT + 11, want, wantlen);
+}
+
+static void test_query_build_ecs(void **state)
+{
+	static const char v4[16] = "\xc0\x00\x02\x81";
+	static const char v6[16] =
+	    "\x20\x01\x0d\xb8\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01";
+	static const char zero[16] = "";
+	/* code 8, length, FAMILY, SOURCE, SCOPE 0, ADDRESS cut to the prefix */
+	static const unsigned char v4_24[] = {0, 8, 0, 7, 0, 1, 24, 0, 0xc0, 0x00, 0x02};
+	static const unsigned char v4_25[] = {0, 8, 0, 8, 0, 1, 25, 0, 0xc0, 0x00, 0x02, 0x80};
+	static const unsigned char v4_32[] = {0, 8, 0, 8, 0, 1, 32, 0, 0xc0, 0x00, 0x02, 0x81};
+	static const unsigned char v4_0[] = {0, 8, 0, 4, 0, 1, 0, 0};
+	static const unsigned char v6_33[] = {
+		0, 8, 0, 9, 0, 2, 33, 0, 0x20, 0x01, 0x0d, 0xb8, 0x80,
+	};
+	static const unsigned char v6_128[] = {
+		0, 8, 0, 20, 0, 2, 128, 0,
+		0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+	};
+
+	(void)state;
+	expect_ecs(DNS_ECS_IPV4, 24, v4, v4_24, sizeof(v4_24));
+	/* The bits past the prefix are zeroed: .129/25 goes as .128. */
+	expect_ecs(DNS_ECS_IPV4, 25, v4, v4_25, sizeof(v4_25));
+	expect_ecs(DNS_ECS_IPV4, 32, v4, v4_32, sizeof(v4_32));
+	/* 0/0, as dig +subnet=0/0 sends it: no address bytes. */
+	expect_ecs(DNS_ECS_IPV4, 0, zero, v4_0, sizeof(v4_0));
+	expect_ecs(DNS_ECS_IPV6, 33, v6, v6_33, sizeof(v6_33));
+	expect_ecs(DNS_ECS_IPV6, 128, v6, v6_128, sizeof(v6_128));
+}
+
+static void test_query_build_options_together(void **state)
+{
+	struct dns_query_edns e = {.udp_size = 512,
+				   .nsid = 1,
+				   .ecs_family = DNS_ECS_IPV4,
+				   .ecs_source = 8,
+				   .ecs_addr = {10, 1, 2, 3}};
+	static const unsigned char want[] = {
+		0, 0, 41, 0x02, 0x00, 0, 0, 0x80, 0, 0, 4 + 9, /* OPT, 512, DO */
+		0, 3, 0, 0,                                   /* NSID first */
+		0, 8, 0, 5, 0, 1, 8, 0, 10,                   /* then ECS 10/8 */
+	};
+	unsigned char buf[DNS_QUERY_MAX];
+	size_t len;
+
+	(void)state;
+	assert_int_equal(
+	    dns_query_build("a", DNS_T_A, DNS_C_IN, 1, DNS_Q_DO, &e, buf, sizeof(buf), &len),
+	    NP_OK);
+	assert_int_equal(len, OPT_AT + sizeof(want));
+	assert_memory_equal(buf + OPT_AT, want, sizeof(want));
+	/* One byte short of the whole: too small. */
+	assert_int_equal(dns_query_build("a", DNS_T_A, DNS_C_IN, 1, DNS_Q_DO, &e, buf,
+					 OPT_AT + sizeof(want) - 1, &len),
+			 NP_ELIMIT);
+
+	/* Bad families and prefixes are the caller's mistake. */
+	e.ecs_family = 3;
+	assert_int_equal(dns_query_build("a", 1, 1, 1, 0, &e, buf, sizeof(buf), &len), NP_EINVAL);
+	e.ecs_family = DNS_ECS_IPV4;
+	e.ecs_source = 33;
+	assert_int_equal(dns_query_build("a", 1, 1, 1, 0, &e, buf, sizeof(buf), &len), NP_EINVAL);
+	e.ecs_family = DNS_ECS_IPV6;
+	e.ecs_source = 129;
+	assert_int_equal(dns_query_build("a", 1, 1, 1, 0, &e, buf, sizeof(buf), &len), NP_EINVAL);
+	e.ecs_source = 128;
+	assert_int_equal(dns_query_build("a", 1, 1, 1, 0, &e, buf, sizeof(buf), &len), NP_OK);
+}
+
+static void test_query_build_longest_with_options(void **state)
+{
+	static const struct dns_query_edns e = {
+	    .nsid = 1, .ecs_family = DNS_ECS_IPV6, .ecs_source = 128};
+	char name[300];
+	unsigned char buf[DNS_QUERY_MAX];
+	size_t len, i;
+
+	(void)state;
+	for (i = 0; i < 253; i++)
+		name[i] = (i % 64 == 63) ? '.' : 'x';
+	name[253] = '\0';
+	assert_int_equal(dns_query_build(name, 1, 1, 1, DNS_Q_DO, &e, buf, sizeof(buf), &len),
+			 NP_OK);
+	assert_int_equal(len, 12 + 255 + 4 + 11 + 4 + 24);
+	assert_true(len <= DNS_QUERY_MAX);
 }
 
 /* ---- the parser: header, sections, EDNS ---- */
@@ -646,6 +776,106 @@ static void test_parse_edns(void **state)
 	mb_u16(&m, 0);
 	msg = parse_ok(&m);
 	assert_int_equal(msg->rcode, 23);
+	dns_msg_free(msg);
+}
+
+/* A message whose OPT record holds the one option code/value. */
+static struct dns_msg *parse_option(struct mb *m, unsigned code, const char *v, size_t n)
+{
+	mb_header(m, 1, 0x8000, 0, 0, 0, 1);
+	mb_u8(m, 0);
+	mb_u16(m, DNS_T_OPT);
+	mb_u16(m, 1232);
+	mb_u32(m, 0);
+	mb_u16(m, (unsigned)(4 + n));
+	mb_u16(m, code);
+	mb_u16(m, (unsigned)n);
+	mb_raw(m, v, n);
+	return parse_ok(m);
+}
+
+static void expect_option_text(unsigned code, const char *v, size_t n, const char *text, int scope)
+{
+	struct mb m;
+	struct dns_msg *msg = parse_option(&m, code, v, n);
+
+	assert_int_equal(msg->edns.n_options, 1);
+	assert_int_equal(msg->edns.options[0].code, code);
+	if (text == NULL)
+		assert_null(msg->edns.options[0].text);
+	else
+		assert_string_equal(msg->edns.options[0].text, text);
+	assert_int_equal(msg->edns.options[0].scope, scope);
+	dns_msg_free(msg);
+}
+
+static void test_parse_option_text(void **state)
+{
+	(void)state;
+	/* NSID: printable bytes as text; any other byte: hex only. */
+	expect_option_text(DNS_OPT_NSID, "ns1.np \"x\"\\", 11, "ns1.np \"x\"\\", -1);
+	expect_option_text(DNS_OPT_NSID, "", 0, "", -1);
+	expect_option_text(DNS_OPT_NSID, "ab\ncd", 5, NULL, -1);
+	expect_option_text(DNS_OPT_NSID, "ab\0cd", 5, NULL, -1);
+	expect_option_text(DNS_OPT_NSID, "caf\xc3\xa9", 5, NULL, -1);
+	expect_option_text(DNS_OPT_NSID, "\x7f", 1, NULL, -1);
+	/* Client Subnet: address/source, and the scope. */
+	expect_option_text(DNS_OPT_ECS, "\x00\x01\x18\x10\xc0\x00\x02", 7, "192.0.2.0/24", 16);
+	expect_option_text(DNS_OPT_ECS, "\x00\x01\x00\x00", 4, "0.0.0.0/0", 0);
+	expect_option_text(DNS_OPT_ECS, "\x00\x02\x21\x00\x20\x01\x0d\xb8\x80", 9,
+			   "2001:db8:8000::/33", 0);
+	/* ... but not when the layout is wrong: address longer or shorter
+	 * than the prefix, prefix past the family, unknown family, cut. */
+	expect_option_text(DNS_OPT_ECS, "\x00\x01\x18\x00\xc0\x00\x02\x00", 8, NULL, -1);
+	expect_option_text(DNS_OPT_ECS, "\x00\x01\x18\x00\xc0\x00", 6, NULL, -1);
+	expect_option_text(DNS_OPT_ECS, "\x00\x01\x21\x00\xc0\x00\x02\x00\x00", 9, NULL, -1);
+	expect_option_text(DNS_OPT_ECS, "\x00\x01\x08\x21\x0a", 5, NULL, -1);
+	expect_option_text(DNS_OPT_ECS, "\x00\x03\x00\x00", 4, NULL, -1);
+	expect_option_text(DNS_OPT_ECS, "\x00\x01\x00", 3, NULL, -1);
+	/* Other codes are not decoded. */
+	expect_option_text(DNS_OPT_COOKIE, "abcdefgh", 8, NULL, -1);
+}
+
+static void test_edns_option_names(void **state)
+{
+	(void)state;
+	assert_string_equal(dns_edns_option_name(DNS_OPT_NSID), "NSID");
+	assert_string_equal(dns_edns_option_name(DNS_OPT_ECS), "CLIENT-SUBNET");
+	assert_string_equal(dns_edns_option_name(DNS_OPT_COOKIE), "COOKIE");
+	assert_string_equal(dns_edns_option_name(DNS_OPT_EDE), "EDE");
+	assert_string_equal(dns_edns_option_name(12), "PADDING");
+	assert_null(dns_edns_option_name(4));
+	assert_null(dns_edns_option_name(65001));
+}
+
+/* Many options: more slots than the parser keeps on its stack. */
+static void test_parse_many_options(void **state)
+{
+	struct mb m;
+	struct dns_msg *msg;
+	size_t i;
+
+	(void)state;
+	mb_header(&m, 1, 0x8000, 0, 0, 0, 1);
+	mb_u8(&m, 0);
+	mb_u16(&m, DNS_T_OPT);
+	mb_u16(&m, 1232);
+	mb_u32(&m, 0);
+	mb_u16(&m, 100 * 6);
+	for (i = 0; i < 100; i++) {
+		mb_u16(&m, i % 2 ? DNS_OPT_NSID : 65001);
+		mb_u16(&m, 2);
+		mb_raw(&m, "hi", 2);
+	}
+	msg = parse_ok(&m);
+	assert_int_equal(msg->edns.n_options, 100);
+	for (i = 0; i < 100; i++) {
+		assert_string_equal(msg->edns.options[i].hex, "6869");
+		if (i % 2)
+			assert_string_equal(msg->edns.options[i].text, "hi");
+		else
+			assert_null(msg->edns.options[i].text);
+	}
 	dns_msg_free(msg);
 }
 
@@ -1511,9 +1741,16 @@ int main(void)
 		cmocka_unit_test(test_query_build_errors),
 		cmocka_unit_test(test_query_build_longest),
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_query_build_nsid),
+		cmocka_unit_test(test_query_build_ecs),
+		cmocka_unit_test(test_query_build_options_together),
+		cmocka_unit_test(test_query_build_longest_with_options),
 		cmocka_unit_test(test_parse_header),
 		cmocka_unit_test(test_parse_sections),
 		cmocka_unit_test(test_parse_edns),
+		cmocka_unit_test(test_parse_option_text),
+		cmocka_unit_test(test_edns_option_names),
+		cmocka_unit_test(test_parse_many_options),
 		cmocka_unit_test(test_parse_opt_errors),
 		cmocka_unit_test(test_truncated_header),
 		cmocka_unit_test(test_counts_too_large),

@@ -344,7 +344,7 @@ static ssize_t udp_ask(int fd, unsigned port, const void *msg, size_t len, void 
 static void assert_metric(struct fixture *f, const char *line)
 {
 	struct metrics *all[1] = {f->m};
-	char *text = metrics_render(all, 1);
+	char *text = metrics_render(all, 1, NULL);
 	char want[256];
 
 	assert_non_null(text);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "handlers.h"
+#include "np.h"
 #include "routes.h"
 
 static int index_of(const char *method, const char *path)
@@ -99,6 +100,31 @@ static void test_public_routes(void **state)
 	assert_false(routes_table[index_of("GET", "/policy/check")].flags & ROUTE_PUBLIC);
 }
 
+static void test_ops_routes(void **state)
+{
+	static const char *const ops[] = {"/", "/healthz", "/readyz", "/version", "/metrics",
+					  "/openapi.yaml"};
+	unsigned nops = 0;
+
+	(void)state;
+	/* Exactly the routes that operate the service are exempt from
+	 * --rate-limit; every probe, DoH included, is not. All ops routes
+	 * are public. */
+	for (size_t i = 0; i < NP_ARRAY_LEN(ops); i++) {
+		unsigned flags = routes_table[index_of("GET", ops[i])].flags;
+
+		assert_true(flags & ROUTE_OPS);
+		assert_true(flags & ROUTE_PUBLIC);
+	}
+	for (unsigned i = 0; i < routes_count; i++)
+		nops += (routes_table[i].flags & ROUTE_OPS) != 0;
+	assert_int_equal(nops, NP_ARRAY_LEN(ops));
+	assert_false(routes_table[index_of("GET", "/dns-query")].flags & ROUTE_OPS);
+	assert_false(routes_table[index_of("POST", "/dns-query")].flags & ROUTE_OPS);
+	assert_false(routes_table[index_of("POST", "/dns")].flags & ROUTE_OPS);
+	assert_false(routes_table[index_of("GET", "/debug/delay")].flags & ROUTE_OPS);
+}
+
 static void test_table_has_no_duplicates(void **state)
 {
 	(void)state;
@@ -120,6 +146,7 @@ int main(void)
 		cmocka_unit_test(test_allow_is_truncated_safely),
 		cmocka_unit_test(test_debug_routes_exist_only_when_enabled),
 		cmocka_unit_test(test_public_routes),
+		cmocka_unit_test(test_ops_routes),
 		cmocka_unit_test(test_table_has_no_duplicates),
 	};
 
