@@ -13,7 +13,7 @@ typedef void (*route_handler)(struct http_req *r);
 enum route_flags {
 	ROUTE_DEBUG = 1u,      /* exists only with --debug-endpoints */
 	ROUTE_PUBLIC = 2u,     /* no bearer token needed (health, metrics) */
-	ROUTE_OPS = 4u,        /* operating the service: never rate-limited */
+	ROUTE_OPS = 4u,        /* operating the service: never rate-limited or shed */
 };
 
 struct route {

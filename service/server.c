@@ -789,7 +789,7 @@ static void dispatch(struct http_req *r)
 		return;
 	/* Overload: every request waiting on the network holds memory and
 	 * sockets. Ops endpoints stay available so health checks still work. */
-	if (!(routes_table[r->route].flags & ROUTE_PUBLIC) &&
+	if (!(routes_table[r->route].flags & ROUTE_OPS) &&
 	    r->srv->npending >= r->srv->cfg->max_inflight) {
 		http_reply_header(r, "Retry-After", "1");
 		http_reply_problem(r, 503, NULL,

@@ -157,6 +157,9 @@ class LifecycleTests(ServiceTestCase):
             self.assertProblem(answer, 503, "/debug/delay")
             self.assertEqual(answer[1]["Retry-After"], "1")
             self.assertIn("--max-inflight", answer[2]["detail"])
+            # DoH is a probe too (public, but not an ops endpoint): shed.
+            doh = svc.json("GET", "/dns-query?dns=AAABAAABAAAAAAAAAAAAAQAB")
+            self.assertProblem(doh, 503, "/dns-query")
             # Ops endpoints are never shed: health checks keep working.
             status, _, body = svc.get("/healthz")
             self.assertEqual((status, body), (200, b'{"status":"ok"}'))
