@@ -716,6 +716,56 @@ static void class_write(struct jsonw *w, uint16_t cls)
 	JSONW_KSTRING(w, "class", name != NULL ? name : dns_class_to_text(cls, buf, sizeof(buf)));
 }
 
+/*
+ * A record, or a question entry (full 0: no ttl, no data), as one value:
+ * {"name":…,"type":…,"type_code":…,"class":…[,"ttl":…,"data":…]},
+ * written in one piece (jsonw_raw_begin). Returns -1, having written
+ * nothing, when the writer wants the value field by field instead (near
+ * its cap, or a NULL text, written as null there).
+ */
+static int rr_write_raw(struct jsonw *w, const char *name, uint16_t type, uint16_t cls,
+			int full, uint32_t ttl, const char *data)
+{
+	char tbuf[DNS_TYPE_TEXT_MAX], cbuf[DNS_CLASS_TEXT_MAX];
+	const char *tn = dns_type_name(type), *cn = dns_class_name(cls);
+	size_t nl, tl, cl, dl;
+	char *p;
+
+	if (name == NULL || (full && data == NULL))
+		return -1;
+	if (tn == NULL)
+		tn = dns_type_to_text(type, tbuf, sizeof(tbuf));
+	if (cn == NULL)
+		cn = dns_class_to_text(cls, cbuf, sizeof(cbuf));
+	nl = strlen(name);
+	tl = strlen(tn);
+	cl = strlen(cn);
+	dl = full ? strlen(data) : 0;
+	/* 54 bytes of keys and punctuation at most, two numbers. */
+	p = jsonw_raw_begin(w, JSONW_RAW_STRING_MAX(nl) + JSONW_RAW_STRING_MAX(tl) +
+				       JSONW_RAW_STRING_MAX(cl) + JSONW_RAW_STRING_MAX(dl) +
+				       2 * JSONW_RAW_UINT_MAX + 64);
+	if (p == NULL)
+		return -1;
+	p = JSONW_RAW_LIT(p, "{\"name\":");
+	p = jsonw_raw_string(p, name, nl);
+	p = JSONW_RAW_LIT(p, ",\"type\":");
+	p = jsonw_raw_plain(p, tn, tl);
+	p = JSONW_RAW_LIT(p, ",\"type_code\":");
+	p = jsonw_raw_uint(p, type);
+	p = JSONW_RAW_LIT(p, ",\"class\":");
+	p = jsonw_raw_plain(p, cn, cl);
+	if (full) {
+		p = JSONW_RAW_LIT(p, ",\"ttl\":");
+		p = jsonw_raw_uint(p, ttl);
+		p = JSONW_RAW_LIT(p, ",\"data\":");
+		p = jsonw_raw_string(p, data, dl);
+	}
+	*p++ = '}';
+	jsonw_raw_end(w, p);
+	return 0;
+}
+
 /* A section's records: [{name, type, type_code, class, ttl, data}]. */
 static void rrs_write(struct jsonw *w, const char *key, const struct dns_rr *rrs, size_t n)
 {
@@ -724,6 +774,8 @@ static void rrs_write(struct jsonw *w, const char *key, const struct dns_rr *rrs
 	for (size_t i = 0; i < n; i++) {
 		const struct dns_rr *rr = &rrs[i];
 
+		if (rr_write_raw(w, rr->name, rr->type, rr->rclass, 1, rr->ttl, rr->data) == 0)
+			continue;
 		jsonw_object_begin(w);
 		JSONW_KSTRING(w, "name", rr->name);
 		type_write(w, rr->type);
@@ -736,10 +788,94 @@ static void rrs_write(struct jsonw *w, const char *key, const struct dns_rr *rrs
 	jsonw_array_end(w);
 }
 
+/* The ECS subnet as asked ("192.0.2.0/24"), into text. */
+static void subnet_text(const struct dns_lookup *q, char *text, size_t len)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	inet_ntop(q->opt.ecs_family == DNS_ECS_IPV4 ? AF_INET : AF_INET6, q->opt.ecs_addr, addr,
+		  sizeof(addr));
+	snprintf(text, len, "%s/%u", addr, q->opt.ecs_source);
+}
+
+/* query_write()'s object in one piece; -1: field by field instead. */
+static int query_write_raw(struct jsonw *w, const struct dns_lookup *q,
+			   const struct dns_result *res)
+{
+	char tbuf[DNS_TYPE_TEXT_MAX], cbuf[DNS_CLASS_TEXT_MAX], subnet[INET6_ADDRSTRLEN + 8];
+	const char *tn = dns_type_name(q->qtype), *cn = dns_class_name(q->qclass);
+	size_t nl, tl, cl, sl, xl, snl = 0;
+	char *p;
+
+	if (res->server == NULL || res->transport == NULL)
+		return -1;
+	if (tn == NULL)
+		tn = dns_type_to_text(q->qtype, tbuf, sizeof(tbuf));
+	if (cn == NULL)
+		cn = dns_class_to_text(q->qclass, cbuf, sizeof(cbuf));
+	if (q->opt.ecs_family != 0) {
+		subnet_text(q, subnet, sizeof(subnet));
+		snl = strlen(subnet);
+	}
+	nl = strlen(q->name);
+	tl = strlen(tn);
+	cl = strlen(cn);
+	sl = strlen(res->server);
+	xl = strlen(res->transport);
+	/* Keys, punctuation and bools: 176 bytes at most; four numbers. */
+	p = jsonw_raw_begin(w, JSONW_RAW_STRING_MAX(nl) + JSONW_RAW_STRING_MAX(tl) +
+				       JSONW_RAW_STRING_MAX(cl) + JSONW_RAW_STRING_MAX(sl) +
+				       JSONW_RAW_STRING_MAX(xl) + JSONW_RAW_STRING_MAX(snl) +
+				       4 * JSONW_RAW_UINT_MAX + 192);
+	if (p == NULL)
+		return -1;
+	p = JSONW_RAW_LIT(p, "{\"name\":");
+	p = jsonw_raw_string(p, q->name, nl);
+	p = JSONW_RAW_LIT(p, ",\"type\":");
+	p = jsonw_raw_plain(p, tn, tl);
+	p = JSONW_RAW_LIT(p, ",\"type_code\":");
+	p = jsonw_raw_uint(p, q->qtype);
+	p = JSONW_RAW_LIT(p, ",\"class\":");
+	p = jsonw_raw_plain(p, cn, cl);
+	p = JSONW_RAW_LIT(p, ",\"server\":");
+	p = jsonw_raw_plain(p, res->server, sl);
+	p = JSONW_RAW_LIT(p, ",\"transport\":");
+	p = jsonw_raw_plain(p, res->transport, xl);
+	p = JSONW_RAW_LIT(p, ",\"rd\":");
+	p = jsonw_raw_bool(p, (q->flags & DNS_Q_RD) != 0);
+	p = JSONW_RAW_LIT(p, ",\"cd\":");
+	p = jsonw_raw_bool(p, (q->flags & DNS_Q_CD) != 0);
+	p = JSONW_RAW_LIT(p, ",\"ad\":");
+	p = jsonw_raw_bool(p, (q->flags & DNS_Q_AD) != 0);
+	p = JSONW_RAW_LIT(p, ",\"do\":");
+	p = jsonw_raw_bool(p, (q->flags & DNS_Q_DO) != 0);
+	p = JSONW_RAW_LIT(p, ",\"edns\":");
+	p = jsonw_raw_bool(p, q->edns);
+	if (q->opt.nsid)
+		p = JSONW_RAW_LIT(p, ",\"nsid\":true");
+	if (q->opt.ecs_family != 0) {
+		p = JSONW_RAW_LIT(p, ",\"subnet\":");
+		p = jsonw_raw_plain(p, subnet, snl);
+	}
+	if (q->opt.udp_size != 0) {
+		p = JSONW_RAW_LIT(p, ",\"udp_size\":");
+		p = jsonw_raw_uint(p, q->opt.udp_size);
+	}
+	p = JSONW_RAW_LIT(p, ",\"timeout_ms\":");
+	p = jsonw_raw_uint(p, q->timeout_ms);
+	p = JSONW_RAW_LIT(p, ",\"tries\":");
+	p = jsonw_raw_uint(p, q->tries);
+	*p++ = '}';
+	jsonw_raw_end(w, p);
+	return 0;
+}
+
 /* The query as asked: the echo of every parameter. */
 static void query_write(struct jsonw *w, const struct dns_lookup *q, const struct dns_result *res)
 {
 	JSONW_KEY(w, "query");
+	if (query_write_raw(w, q, res) == 0)
+		return;
 	jsonw_object_begin(w);
 	JSONW_KSTRING(w, "name", q->name);
 	type_write(w, q->qtype);
@@ -756,11 +892,9 @@ static void query_write(struct jsonw *w, const struct dns_lookup *q, const struc
 	if (q->opt.nsid)
 		JSONW_KBOOL(w, "nsid", 1);
 	if (q->opt.ecs_family != 0) {
-		char addr[INET6_ADDRSTRLEN], text[INET6_ADDRSTRLEN + 8];
+		char text[INET6_ADDRSTRLEN + 8];
 
-		inet_ntop(q->opt.ecs_family == DNS_ECS_IPV4 ? AF_INET : AF_INET6, q->opt.ecs_addr,
-			  addr, sizeof(addr));
-		snprintf(text, sizeof(text), "%s/%u", addr, q->opt.ecs_source);
+		subnet_text(q, text, sizeof(text));
 		JSONW_KSTRING(w, "subnet", text);
 	}
 	if (q->opt.udp_size != 0)
@@ -832,6 +966,33 @@ static void option_write(struct jsonw *w, const struct dns_edns_option *o)
 	jsonw_object_end(w);
 }
 
+/* The header flags as one value, in one piece; -1: write them field by
+ * field (near the writer's cap). */
+static int flags_write_raw(struct jsonw *w, const struct dns_msg *m)
+{
+	char *p = jsonw_raw_begin(w, 96); /* 7 keys, 7 bools, braces: 79 */
+
+	if (p == NULL)
+		return -1;
+	p = JSONW_RAW_LIT(p, "{\"qr\":");
+	p = jsonw_raw_bool(p, m->qr);
+	p = JSONW_RAW_LIT(p, ",\"aa\":");
+	p = jsonw_raw_bool(p, m->aa);
+	p = JSONW_RAW_LIT(p, ",\"tc\":");
+	p = jsonw_raw_bool(p, m->tc);
+	p = JSONW_RAW_LIT(p, ",\"rd\":");
+	p = jsonw_raw_bool(p, m->rd);
+	p = JSONW_RAW_LIT(p, ",\"ra\":");
+	p = jsonw_raw_bool(p, m->ra);
+	p = JSONW_RAW_LIT(p, ",\"ad\":");
+	p = jsonw_raw_bool(p, m->ad);
+	p = JSONW_RAW_LIT(p, ",\"cd\":");
+	p = jsonw_raw_bool(p, m->cd);
+	*p++ = '}';
+	jsonw_raw_end(w, p);
+	return 0;
+}
+
 void dns_result_write(struct jsonw *w, const struct dns_lookup *q, const struct dns_result *res)
 {
 	const struct dns_msg *m = res->msg;
@@ -851,6 +1012,8 @@ void dns_result_write(struct jsonw *w, const struct dns_lookup *q, const struct 
 	JSONW_KUINT(w, "id", m->id);
 	JSONW_KSTRING(w, "opcode", opcode_name(m->opcode));
 	JSONW_KEY(w, "flags");
+	if (flags_write_raw(w, m) == 0)
+		goto flags_done;
 	jsonw_object_begin(w);
 	JSONW_KBOOL(w, "qr", m->qr);
 	JSONW_KBOOL(w, "aa", m->aa);
@@ -860,10 +1023,14 @@ void dns_result_write(struct jsonw *w, const struct dns_lookup *q, const struct 
 	JSONW_KBOOL(w, "ad", m->ad);
 	JSONW_KBOOL(w, "cd", m->cd);
 	jsonw_object_end(w);
+flags_done:
 	JSONW_KBOOL(w, "tc_retried_over_tcp", res->tc_retried);
 	JSONW_KEY(w, "question");
 	jsonw_array_begin(w);
 	for (size_t i = 0; i < m->n_question; i++) {
+		if (rr_write_raw(w, m->question[i].name, m->question[i].type,
+				 m->question[i].qclass, 0, 0, NULL) == 0)
+			continue;
 		jsonw_object_begin(w);
 		JSONW_KSTRING(w, "name", m->question[i].name);
 		type_write(w, m->question[i].type);

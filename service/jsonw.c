@@ -516,6 +516,57 @@ static size_t double_text(double v, char *buf, size_t size)
 	return len;
 }
 
+/* ---- raw values (fixed shapes) ---- */
+
+char *jsonw_raw_begin(struct jsonw *w, size_t max)
+{
+	if (w->status != NP_OK || max > w->cap / 2 || max + 1 > w->cap - w->len)
+		return NULL;
+	/* Room for the value and the comma before it: value_begin() below
+	 * then cannot fail for want of room. */
+	if (reserve(w, max + 1) != 0)
+		return NULL;
+	if (value_begin(w) != 0)
+		return NULL;
+	return w->buf + w->len;
+}
+
+void jsonw_raw_end(struct jsonw *w, char *end)
+{
+	w->len = (size_t)(end - w->buf);
+	value_end(w);
+}
+
+char *jsonw_raw_string(char *out, const char *s, size_t n)
+{
+	*out++ = '"';
+	out = copy_escaped(out, (const unsigned char *)s, n);
+	*out++ = '"';
+	return out;
+}
+
+char *jsonw_raw_plain(char *out, const char *s, size_t n)
+{
+	*out++ = '"';
+	copy_short(out, s, n);
+	out[n] = '"';
+	return out + n + 1;
+}
+
+char *jsonw_raw_uint(char *out, uint64_t v)
+{
+	char digits[JSONW_RAW_UINT_MAX], *p = u64_text(digits + sizeof(digits), v);
+	size_t n = (size_t)(digits + sizeof(digits) - p);
+
+	memcpy(out, p, n);
+	return out + n;
+}
+
+char *jsonw_raw_bool(char *out, int v)
+{
+	return v ? JSONW_RAW_LIT(out, "true") : JSONW_RAW_LIT(out, "false");
+}
+
 /* ---- public ---- */
 
 struct jsonw *jsonw_new(size_t cap)

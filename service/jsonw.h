@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct jsonw;
 
@@ -86,6 +87,34 @@ void jsonw_kbool_plain(struct jsonw *w, const char *key, size_t klen, int v);
 #define JSONW_KSTRING(w, lit, s) jsonw_kstring_plain((w), "" lit "", sizeof(lit) - 1, (s))
 #define JSONW_KUINT(w, lit, v) jsonw_kuint_plain((w), "" lit "", sizeof(lit) - 1, (v))
 #define JSONW_KBOOL(w, lit, v) jsonw_kbool_plain((w), "" lit "", sizeof(lit) - 1, (v))
+
+/*
+ * Fixed shapes, fast: one value whose text the caller writes itself into
+ * room reserved for its worst case, `max` bytes, with the piece writers
+ * below and no check per piece. jsonw_raw_begin() returns where to write,
+ * or NULL when that room would pass the cap or the writer has failed:
+ * then nothing changed, and the caller writes the same value with the
+ * calls above (which refuse exactly the documents longer than the cap).
+ * jsonw_raw_end() takes the end of what was written, at most max bytes
+ * after the start. The caller vouches that the text is one JSON value
+ * (as jsonw_key_plain() vouches for its key).
+ */
+char *jsonw_raw_begin(struct jsonw *w, size_t max);
+void jsonw_raw_end(struct jsonw *w, char *end);
+/* Room a string of n bytes may take, quotes included. */
+#define JSONW_RAW_STRING_MAX(n) (6 * (size_t)(n) + 2)
+/* Room a number written by jsonw_raw_uint() may take. */
+#define JSONW_RAW_UINT_MAX 20
+/* The pieces; each returns the end of what it wrote. */
+char *jsonw_raw_string(char *out, const char *s, size_t n); /* quoted, escaped */
+/* Quoted as it is: for texts of our own that never need an escape
+ * (printable ASCII other than '"' and '\\': type and class mnemonics,
+ * addresses); the caller vouches for it. n + 2 bytes. */
+char *jsonw_raw_plain(char *out, const char *s, size_t n);
+char *jsonw_raw_uint(char *out, uint64_t v);
+char *jsonw_raw_bool(char *out, int v);                     /* 5 bytes at most */
+/* JSON text of a string literal, copied as it is. */
+#define JSONW_RAW_LIT(out, lit) (memcpy((out), "" lit "", sizeof(lit) - 1), (out) + sizeof(lit) - 1)
 
 /*
  * NP_OK, or the first error: NP_ELIMIT when the document would pass the

@@ -724,6 +724,147 @@ static void test_out_of_memory(void **state)
 
 /* ---- numbers ---- */
 
+/* ---- raw values ---- */
+
+/* [{"k":<s>,"n":<v>,"b":<b>}, same again] written field by field (raw 0)
+ * or as raw values (raw 1); with a raw value that does not fit, the
+ * caller's fallback is the field-by-field form, as handlers do. */
+static void write_raw_doc(struct jsonw *w, int raw, const char *s, uint64_t v, int b)
+{
+	jsonw_array_begin(w);
+	for (int i = 0; i < 2; i++) {
+		size_t n = strlen(s);
+		char *p = raw ? jsonw_raw_begin(w, JSONW_RAW_STRING_MAX(n) + JSONW_RAW_UINT_MAX +
+							   32)
+			      : NULL;
+
+		if (p != NULL) {
+			p = JSONW_RAW_LIT(p, "{\"k\":");
+			p = jsonw_raw_string(p, s, n);
+			p = JSONW_RAW_LIT(p, ",\"n\":");
+			p = jsonw_raw_uint(p, v);
+			p = JSONW_RAW_LIT(p, ",\"b\":");
+			p = jsonw_raw_bool(p, b);
+			*p++ = '}';
+			jsonw_raw_end(w, p);
+			continue;
+		}
+		jsonw_object_begin(w);
+		JSONW_KSTRING(w, "k", s);
+		JSONW_KUINT(w, "n", v);
+		JSONW_KBOOL(w, "b", b);
+		jsonw_object_end(w);
+	}
+	jsonw_array_end(w);
+}
+
+static void test_raw_same_bytes(void **state)
+{
+	static const char *const values[] = {
+		"", "A", "udp", "n0.bench.test.", "exactly8", "q\"uote\\", "12345678\n",
+		"caf\xc3\xa9 \xff\x01\x7f", "\xf0\x9f\x98\x80 four bytes", "\xed\xa0\x80",
+	};
+	static const uint64_t numbers[] = {0, 9, 10, 65535, 4294967295u, UINT64_MAX};
+	(void)state;
+	for (size_t i = 0; i < NP_ARRAY_LEN(values); i++) {
+		for (size_t k = 0; k < NP_ARRAY_LEN(numbers); k++) {
+			struct jsonw *a = jsonw_new(BIG_CAP), *b = jsonw_new(BIG_CAP);
+			char *ta, *tb;
+			size_t la, lb;
+
+			write_raw_doc(a, 0, values[i], numbers[k], (int)(k & 1));
+			write_raw_doc(b, 1, values[i], numbers[k], (int)(k & 1));
+			ta = finish(a, &la);
+			tb = finish(b, &lb);
+			assert_int_equal(la, lb);
+			assert_memory_equal(ta, tb, la);
+			free(ta);
+			free(tb);
+		}
+	}
+}
+
+static void test_raw_every_byte_as_string(void **state)
+{
+	(void)state;
+	for (int c = 1; c < 256; c++) {
+		char in[4] = {'x', (char)c, 'y', '\0'}, out[JSONW_RAW_STRING_MAX(3)];
+		struct jsonw *w = jsonw_new(BIG_CAP);
+		char *end = jsonw_raw_string(out, in, 3), *text;
+		size_t len;
+
+		jsonw_string(w, in);
+		text = finish(w, &len);
+		assert_int_equal((size_t)(end - out), len);
+		assert_memory_equal(out, text, len);
+		assert_true((size_t)(end - out) <= JSONW_RAW_STRING_MAX(3));
+		free(text);
+	}
+}
+
+static void test_raw_plain(void **state)
+{
+	static const char *const values[] = {"", "A", "IN", "udp", "TYPE65400",
+					     "127.0.0.1:5353", "[2001:db8::1]:53,127.0.0.1:53"};
+	(void)state;
+	for (size_t i = 0; i < NP_ARRAY_LEN(values); i++) {
+		size_t n = strlen(values[i]);
+		char a[64], b[JSONW_RAW_STRING_MAX(64)];
+		char *ea = jsonw_raw_plain(a, values[i], n), *eb = jsonw_raw_string(b, values[i], n);
+
+		assert_int_equal((size_t)(ea - a), n + 2);
+		assert_int_equal(ea - a, eb - b);
+		assert_memory_equal(a, b, n + 2);
+	}
+}
+
+/* A raw value is refused (NULL, no error) when its worst case does not
+ * fit; the document is then refused exactly when longer than the cap. */
+static void test_raw_cap_exact(void **state)
+{
+	size_t full;
+	char *text;
+	size_t len;
+	struct jsonw *w = jsonw_new(BIG_CAP);
+
+	(void)state;
+	write_raw_doc(w, 0, "n0.bench.test.", 3600, 1);
+	free(finish(w, &full));
+	for (size_t cap = 0; cap <= full + 64; cap++) {
+		w = jsonw_new(cap);
+		write_raw_doc(w, 1, "n0.bench.test.", 3600, 1);
+		if (cap >= full) {
+			assert_int_equal(jsonw_take(w, &text, &len), NP_OK);
+			assert_int_equal(len, full);
+			free(text);
+		} else {
+			assert_int_equal(jsonw_status(w), NP_ELIMIT);
+		}
+		jsonw_free(w);
+	}
+}
+
+static void test_raw_after_error_and_misuse(void **state)
+{
+	struct jsonw *w = jsonw_new(BIG_CAP);
+
+	(void)state;
+	/* Inside an object a value needs its key first. */
+	jsonw_object_begin(w);
+	assert_null(jsonw_raw_begin(w, 16));
+	assert_int_equal(jsonw_status(w), NP_EINVAL);
+	/* A failed writer gives no room. */
+	assert_null(jsonw_raw_begin(w, 16));
+	jsonw_free(w);
+	/* Out of memory while reserving: the error is kept. */
+	w = jsonw_new(BIG_CAP);
+	allocs_left = 0;
+	assert_null(jsonw_raw_begin(w, 16));
+	allocs_left = -1;
+	assert_int_equal(jsonw_status(w), NP_ENOMEM);
+	jsonw_free(w);
+}
+
 static void test_integers(void **state)
 {
 	static const int64_t ints[] = {0, 1, -1, 9, 10, -10, 65535, 4294967295ll, INT64_MAX,
@@ -858,6 +999,11 @@ int main(void)
 		cmocka_unit_test(test_plain_keys_same_bytes),
 		cmocka_unit_test(test_plain_keys_cap_exact),
 		cmocka_unit_test(test_plain_keys_misuse),
+		cmocka_unit_test(test_raw_same_bytes),
+		cmocka_unit_test(test_raw_every_byte_as_string),
+		cmocka_unit_test(test_raw_plain),
+		cmocka_unit_test(test_raw_cap_exact),
+		cmocka_unit_test(test_raw_after_error_and_misuse),
 		cmocka_unit_test(test_integers),
 		cmocka_unit_test(test_doubles_fixed),
 		cmocka_unit_test(test_doubles_microsecond_ms_as_jansson),
