@@ -780,6 +780,28 @@ class BatchTests(DnsCase):
                 self.assertEqual(res["question"][0]["name"], name)
                 self.assertEqual(self.answer_data(res), datas)
 
+    def test_results_in_order_when_the_first_finishes_last(self):
+        # Results are written as they finish, in order: the answers of
+        # items 1..9 (in well under a millisecond) wait for item 0, which
+        # goes to a server that never answers and times out after 400 ms.
+        silent = "127.0.0.1:%d" % SILENT.port
+        items = [{"name": "www.np.test", "server": silent, "timeout_ms": 400, "tries": 1}]
+        items += ["www.np.test"] * 4 + [{"name": "np.test", "type": "SOA"}] + ["www.np.test"] * 4
+        t0 = time.monotonic()
+        status, _, doc = self.post({"queries": items})
+        elapsed = time.monotonic() - t0
+        self.assertEqual(status, 200, doc)
+        self.assertGreaterEqual(elapsed, 0.4)
+        self.assertEqual(doc["count"], 10)
+        self.assertEqual(doc["results"][0]["status"], "error")
+        self.assertEqual(doc["results"][0]["error"]["code"], "timeout")
+        self.assertEqual(doc["results"][0]["query"]["server"], silent)
+        for i, res in enumerate(doc["results"][1:], 1):
+            with self.subTest(i=i):
+                self.assertOk(res)
+                self.assertEqual(res["query"]["type"], "SOA" if i == 5 else "A")
+                self.assertLess(res["timing"]["total_ms"], 400)
+
     def test_invalid_item_names_its_index(self):
         items, _ = batch_items()
         items[7] = {"name": "www.np.test", "type": "BOGUS"}
