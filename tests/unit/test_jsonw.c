@@ -562,21 +562,22 @@ static void test_plain_keys_same_bytes(void **state)
 	}
 }
 
-static void test_plain_keys_cap_exact(void **state)
+/*
+ * write(w, 0) and write(w, 1) write the same document, the second through
+ * a fast path that reserves room for its worst case: with any cap, it is
+ * refused exactly when longer than the cap, whatever step crosses it.
+ */
+static void assert_cap_exact(void (*write)(struct jsonw *w, int fast), size_t slack)
 {
-	size_t full;
+	size_t full, len;
 	char *text;
-	size_t len;
 	struct jsonw *w = jsonw_new(BIG_CAP);
 
-	(void)state;
-	write_plain_doc(w, 0, "n0.bench.test.");
+	write(w, 0);
 	free(finish(w, &full)); /* frees w */
-	/* Refused exactly when longer than the cap, whatever the step that
-	 * crosses it (the fast path reserves for the worst case). */
-	for (size_t cap = 0; cap <= full + 8; cap++) {
+	for (size_t cap = 0; cap <= full + slack; cap++) {
 		w = jsonw_new(cap);
-		write_plain_doc(w, 1, "n0.bench.test.");
+		write(w, 1);
 		if (cap >= full) {
 			assert_int_equal(jsonw_take(w, &text, &len), NP_OK);
 			assert_int_equal(len, full);
@@ -586,6 +587,17 @@ static void test_plain_keys_cap_exact(void **state)
 		}
 		jsonw_free(w);
 	}
+}
+
+static void plain_doc(struct jsonw *w, int fast)
+{
+	write_plain_doc(w, fast, "n0.bench.test.");
+}
+
+static void test_plain_keys_cap_exact(void **state)
+{
+	(void)state;
+	assert_cap_exact(plain_doc, 8);
 }
 
 static void test_plain_keys_misuse(void **state)
@@ -818,30 +830,17 @@ static void test_raw_plain(void **state)
 	}
 }
 
+static void raw_doc(struct jsonw *w, int raw)
+{
+	write_raw_doc(w, raw, "n0.bench.test.", 3600, 1);
+}
+
 /* A raw value is refused (NULL, no error) when its worst case does not
- * fit; the document is then refused exactly when longer than the cap. */
+ * fit, and written field by field instead. */
 static void test_raw_cap_exact(void **state)
 {
-	size_t full;
-	char *text;
-	size_t len;
-	struct jsonw *w = jsonw_new(BIG_CAP);
-
 	(void)state;
-	write_raw_doc(w, 0, "n0.bench.test.", 3600, 1);
-	free(finish(w, &full));
-	for (size_t cap = 0; cap <= full + 64; cap++) {
-		w = jsonw_new(cap);
-		write_raw_doc(w, 1, "n0.bench.test.", 3600, 1);
-		if (cap >= full) {
-			assert_int_equal(jsonw_take(w, &text, &len), NP_OK);
-			assert_int_equal(len, full);
-			free(text);
-		} else {
-			assert_int_equal(jsonw_status(w), NP_ELIMIT);
-		}
-		jsonw_free(w);
-	}
+	assert_cap_exact(raw_doc, 64);
 }
 
 static void test_raw_after_error_and_misuse(void **state)
