@@ -164,16 +164,14 @@ static void on_sock_state(void *data, ares_socket_t fd, int readable, int writab
 			LOG(LOG_ERROR, "dns: cannot watch socket %d: %s", fd, strerror(errno));
 		return;
 	}
-	if (c->nsocks == c->capsocks) {
-		size_t cap = c->capsocks ? c->capsocks * 2 : 4;
-		struct chan_sock *s = realloc(c->socks, cap * sizeof(*s));
+	{
+		struct chan_sock *s = np_grow(c->socks, &c->capsocks, c->nsocks + 1, sizeof(*s), 4, 0);
 
 		if (s == NULL) {
 			LOG(LOG_ERROR, "dns: out of memory watching socket %d", fd);
 			return;
 		}
 		c->socks = s;
-		c->capsocks = cap;
 	}
 	if (loop_watch_new(c->res->loop, fd, events, on_sock_event, c,
 			   &c->socks[c->nsocks].watch) != NP_OK) {

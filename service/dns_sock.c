@@ -229,32 +229,17 @@ static int sendq_has_room(const struct udp_sock *u, size_t len)
 /* Grows the queue's arrays to take one more datagram of len bytes. */
 static int sendq_reserve(struct udp_sock *u, size_t len)
 {
-	if (u->n == u->cap_ents) {
-		size_t cap = u->cap_ents ? u->cap_ents * 2 : 64;
-		struct sendq_ent *e;
+	/* Within the caps: sendq_has_room() said so. */
+	struct sendq_ent *e = np_grow(u->ents, &u->cap_ents, u->n + 1, sizeof(*e), 64, SENDQ_MAX);
+	unsigned char *b;
 
-		if (cap > SENDQ_MAX)
-			cap = SENDQ_MAX;
-		e = realloc(u->ents, cap * sizeof(*e));
-		if (e == NULL)
-			return NP_ENOMEM;
-		u->ents = e;
-		u->cap_ents = cap;
-	}
-	if (u->used + len > u->cap) {
-		size_t cap = u->cap ? u->cap : 8192;
-		unsigned char *b;
-
-		while (cap < u->used + len)
-			cap *= 2;
-		if (cap > SENDQ_BYTES_MAX)
-			cap = SENDQ_BYTES_MAX;
-		b = realloc(u->buf, cap);
-		if (b == NULL)
-			return NP_ENOMEM;
-		u->buf = b;
-		u->cap = cap;
-	}
+	if (e == NULL)
+		return NP_ENOMEM;
+	u->ents = e;
+	b = np_grow(u->buf, &u->cap, u->used + len, 1, 8192, SENDQ_BYTES_MAX);
+	if (b == NULL)
+		return NP_ENOMEM;
+	u->buf = b;
 	return NP_OK;
 }
 
@@ -288,14 +273,13 @@ static ares_socket_t sock_open(int domain, int type, int protocol, void *ud)
 		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0)
 			(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	}
-	if (s->nsocks == s->capsocks) {
-		size_t cap = s->capsocks ? s->capsocks * 2 : 8;
-		struct udp_sock **p = realloc(s->socks, cap * sizeof(*p));
+	{
+		struct udp_sock **p = np_grow(s->socks, &s->capsocks, s->nsocks + 1, sizeof(*p),
+					      8, 0);
 
 		if (p == NULL)
 			goto oom;
 		s->socks = p;
-		s->capsocks = cap;
 	}
 	u = calloc(1, sizeof(*u));
 	if (u == NULL)

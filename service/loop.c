@@ -323,14 +323,13 @@ int loop_timer_new(struct loop *l, loop_timer_cb cb, void *ud, struct loop_timer
 
 	*out = NULL;
 	/* Grow the heap now so that arming can never fail later. */
-	if (l->timers_live + 1 > l->heap_cap) {
-		size_t cap = l->heap_cap ? l->heap_cap * 2 : 64;
-		struct loop_timer **h = realloc(l->heap, cap * sizeof(*h));
+	{
+		struct loop_timer **h = np_grow(l->heap, &l->heap_cap, l->timers_live + 1,
+						sizeof(*h), 64, 0);
 
 		if (h == NULL)
 			return NP_ENOMEM;
 		l->heap = h;
-		l->heap_cap = cap;
 	}
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)

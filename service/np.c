@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <strings.h>
 #include <time.h>
 
@@ -92,4 +93,29 @@ void np_request_id(char *buf, uint32_t prefix, unsigned worker, uint64_t counter
 	for (int i = 9; i >= 0; i--)
 		*p++ = hex[(counter >> (i * 4)) & 0xf];
 	*p = '\0';
+}
+
+void *np_grow(void *items, size_t *cap, size_t need, size_t size, size_t first, size_t max)
+{
+	size_t ncap = *cap != 0 ? *cap : (first != 0 ? first : 1);
+	void *p;
+
+	if (need <= *cap)
+		return items;
+	if (max != 0 && need > max)
+		return NULL;
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2)
+			return NULL;
+		ncap *= 2;
+	}
+	if (max != 0 && ncap > max)
+		ncap = max;
+	if (size != 0 && ncap > SIZE_MAX / size)
+		return NULL;
+	p = realloc(items, ncap * size);
+	if (p == NULL)
+		return NULL;
+	*cap = ncap;
+	return p;
 }

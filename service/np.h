@@ -48,6 +48,15 @@ void np_request_id(char *buf, uint32_t prefix, unsigned worker, uint64_t counter
 /* Monotonic clock in microseconds. Thread-safe. */
 uint64_t np_now_us(void);
 
+/*
+ * The growable arrays' one step: returns items (realloc'd when needed)
+ * with room for at least `need` elements of `size` bytes, *cap updated;
+ * the room doubles from `first`, but never past `max` (0: no bound). NULL
+ * when out of memory, when need passes max, or when the size overflows:
+ * then items and *cap are unchanged and still the caller's.
+ */
+void *np_grow(void *items, size_t *cap, size_t need, size_t size, size_t first, size_t max);
+
 #define NP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

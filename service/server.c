@@ -170,15 +170,12 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 
 static int pending_add(struct server *s, struct http_req *r)
 {
-	if (s->npending == s->pending_cap) {
-		size_t cap = s->pending_cap ? s->pending_cap * 2 : 64;
-		struct http_req **p = realloc(s->pending, cap * sizeof(*p));
+	struct http_req **p = np_grow(s->pending, &s->pending_cap, s->npending + 1, sizeof(*p),
+				      64, 0);
 
-		if (p == NULL)
-			return NP_ENOMEM;
-		s->pending = p;
-		s->pending_cap = cap;
-	}
+	if (p == NULL)
+		return NP_ENOMEM;
+	s->pending = p;
 	s->pending[s->npending++] = r;
 	return NP_OK;
 }
