@@ -8,6 +8,7 @@
 #include "log.h"
 #include "np.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -209,7 +210,7 @@ static void env_name(const struct opt *o, char *buf, size_t len)
 	buf[i] = '\0';
 }
 
-void config_defaults(struct config *c)
+int config_defaults(struct config *c)
 {
 	char err[256];
 
@@ -219,10 +220,15 @@ void config_defaults(struct config *c)
 
 		if (o->def[0] == '(')
 			continue; /* "(none)"-style: stays NULL / 0 */
-		/* Defaults are in range by construction; a failure is a table bug. */
-		if (apply(c, o, o->def, o->flag, err, sizeof(err)) != 0)
-			abort();
+		/* Defaults are in range by construction (a failure there is a
+		 * table bug); what can fail is a string's copy. */
+		if (apply(c, o, o->def, o->flag, err, sizeof(err)) != 0) {
+			assert(o->type == OPT_STR);
+			config_free(c);
+			return NP_ENOMEM;
+		}
 	}
+	return NP_OK;
 }
 
 void config_free(struct config *c)

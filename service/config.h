@@ -75,7 +75,9 @@ enum config_result {
 	CONFIG_EXIT_VERSION,
 };
 
-void config_defaults(struct config *c);
+/* Fills c with the defaults. NP_OK, or NP_ENOMEM with every string
+ * released (c then as after config_free()). */
+int config_defaults(struct config *c);
 /*
  * Applies environment then argv, then validates. On CONFIG_ERROR err holds
  * a one-line message naming the flag and the problem. `out` receives --help

@@ -149,7 +149,10 @@ int main(int argc, char **argv)
 			return 0;
 		}
 	}
-	config_defaults(&cfg);
+	if (config_defaults(&cfg) != NP_OK) {
+		fprintf(stderr, "netprobe: %s\n", np_strerror(NP_ENOMEM));
+		return 2;
+	}
 	switch (config_load(&cfg, argc, argv, stdout, err, sizeof(err))) {
 	case CONFIG_OK:
 		break;

@@ -1,15 +1,26 @@
 # Test registration. Every test has a label and a timeout.
-#   unit:        tests/unit/test_*.c      (cmocka, linked against netprobe_core)
+#   unit:        tests/unit/test_*.c      (cmocka, linked against netprobe_core
+#                and tests/unit/support/alloc_fail.c)
 #   integration: tests/integration/test_*.py (real binary vs real loopback peers)
 #   fuzz:        tests/fuzz/fuzz_*.c      (libFuzzer; NETPROBE_FUZZ=ON with clang)
 pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
+
+# The one allocator hook (tests/unit/support/alloc_fail.h), in every unit
+# test: the linker sends malloc & co. of the test and of netprobe_core to
+# its wrappers, which fail on demand. Production code is not changed.
+add_library(np_alloc_fail OBJECT ${CMAKE_SOURCE_DIR}/tests/unit/support/alloc_fail.c)
+target_compile_options(np_alloc_fail PRIVATE ${NP_WARNINGS})
+target_link_libraries(np_alloc_fail PUBLIC PkgConfig::CMOCKA)
+set(NP_ALLOC_WRAPPED malloc calloc realloc free strdup strndup aligned_alloc)
+list(TRANSFORM NP_ALLOC_WRAPPED PREPEND "-Wl,--wrap=" OUTPUT_VARIABLE NP_ALLOC_WRAP_FLAGS)
+target_link_options(np_alloc_fail INTERFACE ${NP_ALLOC_WRAP_FLAGS})
 
 file(GLOB NP_UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/test_*.c)
 foreach(src IN LISTS NP_UNIT_TESTS)
   get_filename_component(name ${src} NAME_WE)
   add_executable(${name} ${src})
   target_compile_options(${name} PRIVATE ${NP_WARNINGS} -Wno-missing-prototypes)
-  target_link_libraries(${name} PRIVATE netprobe_core PkgConfig::CMOCKA)
+  target_link_libraries(${name} PRIVATE np_alloc_fail netprobe_core PkgConfig::CMOCKA)
   add_test(NAME unit.${name} COMMAND ${name})
   set_tests_properties(unit.${name} PROPERTIES LABELS unit TIMEOUT 120)
 endforeach()

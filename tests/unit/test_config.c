@@ -2,7 +2,8 @@
  * test_config.c - unit tests of the settings (service/config.c): defaults
  * against the --help text, every kind of bad value and the message naming
  * the flag, the two flag forms and --no-FLAG, the environment fallback and
- * its precedence, --help and --version output, and config_free.
+ * its precedence, --help and --version output, config_free, and each
+ * allocation of the defaults and of a load failing in turn.
  *
  * Each test starts and ends with no NETPROBE_* variable of the option table
  * set.
@@ -20,6 +21,7 @@
 #include "config.h"
 #include "log.h"
 #include "np.h"
+#include "support/alloc_fail.h"
 
 /* Every entry of the option table in config.c, in order. */
 static const char *const all_flags[] = {
@@ -798,6 +800,53 @@ static void test_config_free(void **state)
 	EXPECT_ERROR("--port: 'x' is not a non-negative integer", "--greeting=leak?", "--port=x");
 }
 
+/* ---- allocation failure ---- */
+
+/* Defaults, then flags that replace strings: out of memory is NP_ENOMEM
+ * from config_defaults() or a CONFIG_ERROR saying so, never an abort, and
+ * config_free() releases what was made either way. */
+static int defaults_and_load(void *ud)
+{
+	static const char *const args[] = {
+	    "netprobe", "--bind=127.0.0.2", "--greeting=hi", "--dns-server=127.0.0.1",
+	    "--listener-bind=127.0.0.1", "--allow-cidr=10.0.0.0/8", NULL};
+	struct config c;
+	char err[256];
+	enum config_result res;
+	int rc;
+
+	(void)ud;
+	rc = config_defaults(&c);
+	if (rc != NP_OK) {
+		assert_null(c.bind);
+		assert_null(c.greeting);
+		config_free(&c);
+		return rc;
+	}
+	res = config_load(&c, (int)NP_ARRAY_LEN(args) - 1, (char **)(uintptr_t)args, stdout, err,
+			  sizeof(err));
+	if (res != CONFIG_OK) {
+		assert_int_equal(res, CONFIG_ERROR);
+		assert_non_null(strstr(err, "out of memory"));
+		config_free(&c);
+		return NP_ENOMEM;
+	}
+	assert_string_equal(c.greeting, "hi");
+	assert_string_equal(c.allow_cidrs, "10.0.0.0/8");
+	config_free(&c);
+	return NP_OK;
+}
+
+static void test_out_of_memory(void **state)
+{
+	long points;
+
+	(void)state;
+	points = alloc_fail_sweep(defaults_and_load, NULL, NP_OK, NP_ENOMEM);
+	print_message("defaults and load: %ld allocations\n", points);
+	assert_true(points >= 7);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -826,6 +875,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_help, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_free, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_out_of_memory, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

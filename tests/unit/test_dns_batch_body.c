@@ -8,8 +8,10 @@
  * jansson's verdict.
  *
  * Bodies are copied into buffers of exactly their length, so that a read
- * past the end shows under ASan. dns_batch_body.c is included so that its
- * allocations, and jansson's, go through a hook that can fail on demand.
+ * past the end shows under ASan. dns_batch_body.c is included to reach its
+ * statics; its allocations, and jansson's (handed the wrapped malloc and
+ * free), fail on demand through the unit tests' allocator hook
+ * (support/alloc_fail.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,22 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- allocation hook ---- */
-
-static long allocs_left = -1; /* successful allocations before failing; -1: never fail */
-
-static void *hook_malloc(size_t n)
-{
-	if (allocs_left == 0)
-		return NULL;
-	if (allocs_left > 0)
-		allocs_left--;
-	return malloc(n);
-}
-
-#define malloc hook_malloc
 #include "../../handlers/dns_batch_body.c"
-#undef malloc
+
+#include "support/alloc_fail.h"
 
 /* ---- helpers ---- */
 
@@ -681,28 +670,37 @@ static void test_every_one_byte_change(void **state)
 
 /* Fails the k-th allocation for every k until the scan gets through:
  * each failure must be -1 (or 0 inside json_loadb()), leak nothing, and
- * leave *out NULL. */
+ * leave *out NULL. jansson is handed the wrapped malloc and free (in a
+ * test executable the names are the wrappers), so its allocations fail
+ * and are counted too. */
 static void assert_oom_paths(const char *text, size_t len, int only_ours)
 {
+	json_malloc_t saved_malloc;
+	json_free_t saved_free;
 	struct dns_batch_body *b;
-	long k;
+	long k, failed = 1;
 	int rc = -1;
 
-	json_set_alloc_funcs(hook_malloc, free);
-	for (k = 0; k < 1000; k++) {
-		allocs_left = k;
+	json_get_alloc_funcs(&saved_malloc, &saved_free);
+	json_set_alloc_funcs(malloc, free);
+	for (k = 0; k < 1000 && failed > 0; k++) {
+		long before = alloc_outstanding();
+
+		alloc_fail_after(k);
 		b = (struct dns_batch_body *)&b;
 		rc = dns_batch_body_scan(text, len, BIG, &b);
-		allocs_left = -1;
-		if (rc == 1)
+		failed = alloc_failures();
+		alloc_fail_never();
+		if (failed == 0)
 			break;
 		assert_null(b);
+		assert_int_equal(alloc_outstanding(), before);
 		if (only_ours)
 			assert_int_equal(rc, -1);
 		else
 			assert_true(rc == -1 || rc == 0);
 	}
-	json_set_alloc_funcs(malloc, free);
+	json_set_alloc_funcs(saved_malloc, saved_free);
 	assert_int_equal(rc, 1);
 	assert_true(k > 2);
 	dns_batch_body_free(b);

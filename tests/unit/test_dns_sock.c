@@ -6,7 +6,8 @@
  * with the sender's address, truncation as recvfrom does it, close dropping
  * a socket's state, EAGAIN keeping the queue and the loop retrying soon,
  * the queue's caps, a hard send error kept for c-ares' next read and handed
- * to the error callback, and TCP passing straight through.
+ * to the error callback, TCP passing straight through, and every
+ * allocation of a socket's life failing in turn.
  *
  * Each UDP test pairs a socket opened through sock_open ("ours", as c-ares
  * would open it) with a plain "peer" socket, both bound on 127.0.0.1 port 0
@@ -66,6 +67,8 @@ static int wrap_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 #define sendmmsg wrap_sendmmsg
 #include "../../service/dns_sock.c"
 #undef sendmmsg
+
+#include "support/alloc_fail.h"
 
 /* ---- helpers ---- */
 
@@ -914,6 +917,100 @@ static void test_free_with_sockets_left(void **state)
 	dns_sock_free(NULL);
 }
 
+/* ---- allocation failure ---- */
+
+#define OOM_SENDS 31 /* under FLUSH_AT, 31 kB: the send buffer grows twice */
+#define OOM_ANSWERS 3
+
+/* A socket's whole life under the hook: the layer and its timer, two
+ * sockets opened, datagrams queued and flushed by the hook, answers read
+ * through a batch, close, free. Every allocation failure must surface as
+ * the ENOMEM c-ares expects (ARES_SOCKET_BAD or -1 with errno ENOMEM)
+ * and leave nothing behind; returns NP_ENOMEM then. */
+static int socket_life(void *ud)
+{
+	struct loop *l = NULL;
+	struct dns_sock *s = NULL;
+	int ours = -1, other = -1, peer = -1;
+	struct sockaddr_in ours_addr, peer_addr;
+	char data[1000], buf[64];
+	struct iovec iov = {data, sizeof(data)};
+	int rc;
+
+	(void)ud;
+	memset(data, 'q', sizeof(data));
+	rc = loop_new(&l);
+	if (rc != NP_OK)
+		goto done;
+	rc = dns_sock_new(l, NULL, NULL, &s);
+	if (rc != NP_OK)
+		goto done;
+	rc = NP_ENOMEM;
+	errno = 0;
+	other = sock_open(AF_INET, SOCK_DGRAM, 0, s);
+	if (other < 0) {
+		assert_int_equal(errno, ENOMEM);
+		goto done;
+	}
+	ours = sock_open(AF_INET, SOCK_DGRAM, 0, s);
+	if (ours < 0) {
+		assert_int_equal(errno, ENOMEM);
+		goto done;
+	}
+	peer = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_true(peer >= 0);
+	bind_loopback(ours, &ours_addr);
+	bind_loopback(peer, &peer_addr);
+	assert_int_equal(sock_connect(ours, (struct sockaddr *)&peer_addr, sizeof(peer_addr), s),
+			 0);
+	assert_int_equal(connect(peer, (struct sockaddr *)&ours_addr, sizeof(ours_addr)), 0);
+
+	for (int i = 0; i < OOM_SENDS; i++) {
+		errno = 0;
+		if (sock_sendv(ours, &iov, 1, s) < 0) {
+			assert_int_equal(errno, ENOMEM);
+			goto done;
+		}
+	}
+	on_before_sleep(l, s);
+	for (int i = 0; i < OOM_SENDS; i++)
+		assert_int_equal(recv(peer, data, sizeof(data), MSG_DONTWAIT), sizeof(data));
+
+	for (int i = 0; i < OOM_ANSWERS; i++)
+		assert_int_equal(send(peer, "answer", 6, 0), 6);
+	for (int i = 0; i < OOM_ANSWERS; i++) {
+		errno = 0;
+		if (sock_recvfrom(ours, buf, sizeof(buf), 0, NULL, NULL, s) < 0) {
+			assert_int_equal(errno, ENOMEM);
+			goto done;
+		}
+	}
+	rc = NP_OK;
+done:
+	if (other >= 0)
+		assert_int_equal(sock_close(other, s), 0);
+	if (ours >= 0)
+		assert_int_equal(sock_close(ours, s), 0);
+	if (peer >= 0)
+		close(peer);
+	dns_sock_free(s);
+	loop_free(l);
+	return rc;
+}
+
+static void test_out_of_memory_everywhere(void **state)
+{
+	long points;
+
+	(void)state;
+	reset_wrapper();
+	points = alloc_fail_sweep(socket_life, NULL, NP_OK, NP_ENOMEM);
+	print_message("socket life: %ld allocations\n", points);
+	/* loop, its heap, the layer, its timer, two sockets' array and
+	 * state, the queue's entries and bytes (twice grown), the batch */
+	assert_true(points >= 11);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -940,6 +1037,7 @@ int main(void)
 		cmocka_unit_test(test_recv_zero_length_datagram),
 		cmocka_unit_test(test_close_drops_queue_and_batch),
 		cmocka_unit_test(test_free_with_sockets_left),
+		cmocka_unit_test(test_out_of_memory_everywhere),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

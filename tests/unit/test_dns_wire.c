@@ -1,8 +1,9 @@
 /*
  * test_dns_wire.c - the DNS wire layer: type/class/rcode tables, query
  * name checks, the query builder, the parser's safety checks, and the
- * presentation of each rdata type. Every message is built by hand here;
- * the expected texts are what dig 9.18 prints for the same bytes.
+ * presentation of each rdata type, and every allocation of a parse failing
+ * in turn. Every message is built by hand here; the expected texts are
+ * what dig 9.18 prints for the same bytes.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include "dns_wire.h"
 #include "dns_wire_int.h"
 #include "np.h"
+#include "support/alloc_fail.h"
 
 /* ---- a message builder ---- */
 
@@ -1728,6 +1730,176 @@ static void test_text_arena(void **state)
 	dns_wire_text_free(&t);
 }
 
+/* ---- allocation failure ---- */
+
+struct parse_sweep {
+	const struct mb *m;
+	size_t n_answer;
+	size_t n_options;
+	const char *first_data; /* the first answer's rdata */
+};
+
+/* One parse under the hook: NP_ENOMEM with nothing kept and the message
+ * saying so, or the whole message. Frees what it made. */
+static int parse_op(void *ud)
+{
+	const struct parse_sweep *w = ud;
+	struct dns_msg *msg = (struct dns_msg *)&msg;
+	char err[256];
+	int rc = dns_msg_parse(w->m->b, w->m->n, &msg, err, sizeof(err));
+
+	if (rc != NP_OK) {
+		assert_null(msg);
+		if (rc == NP_ENOMEM)
+			assert_non_null(strstr(err, "out of memory"));
+		return rc;
+	}
+	assert_int_equal(msg->n_answer, w->n_answer);
+	assert_int_equal(msg->edns.n_options, w->n_options);
+	if (w->first_data != NULL)
+		assert_string_equal(msg->answer[0].data, w->first_data);
+	dns_msg_free(msg);
+	return rc;
+}
+
+static long sweep_parse(const struct mb *m, size_t n_answer, size_t n_options,
+			const char *first_data)
+{
+	struct parse_sweep w = {m, n_answer, n_options, first_data};
+
+	return alloc_fail_sweep(parse_op, &w, NP_OK, NP_ENOMEM);
+}
+
+/* An OPT record (owner root) holding nsid, a Client Subnet, a cookie and
+ * an EDE, then `extra` empty options of an unknown code. */
+static void mb_opt_with_options(struct mb *m, unsigned extra)
+{
+	size_t at;
+
+	mb_u8(m, 0);
+	mb_u16(m, DNS_T_OPT);
+	mb_u16(m, 1232);
+	mb_u32(m, 0x00008000);
+	at = m->n;
+	mb_u16(m, 0);
+	mb_u16(m, DNS_OPT_NSID);
+	mb_u16(m, 6);
+	mb_raw(m, "ns1.np", 6);
+	mb_u16(m, DNS_OPT_ECS);
+	mb_u16(m, 7);
+	mb_raw(m, "\x00\x01\x18\x10\xc0\x00\x02", 7);
+	mb_u16(m, DNS_OPT_COOKIE);
+	mb_u16(m, 8);
+	mb_raw(m, "\x01\x23\x45\x67\x89\xab\xcd\xef", 8);
+	mb_u16(m, DNS_OPT_EDE);
+	mb_u16(m, 2);
+	mb_u16(m, 18);
+	for (unsigned i = 0; i < extra; i++) {
+		mb_u16(m, 65001);
+		mb_u16(m, 0);
+	}
+	mb_rr_end(m, at);
+}
+
+static void test_parse_out_of_memory_small(void **state)
+{
+	struct mb *m = malloc(sizeof(*m));
+	size_t at;
+	long points;
+
+	(void)state;
+	assert_non_null(m);
+	/* The shape of a common answer: question, answers, authority, glue
+	 * and an OPT with options; slots fit on the stack. */
+	mb_header(m, 7, 0x8180, 1, 2, 1, 3);
+	mb_question(m, "example.com.", DNS_T_A, DNS_C_IN);
+	mb_rr(m, DNS_T_A, DNS_C_IN, 300, RD(192, 0, 2, 1));
+	mb_rr(m, DNS_T_A, DNS_C_IN, 60, RD(192, 0, 2, 2));
+	at = mb_rr_ptr(m, DNS_T_NS, DNS_C_IN, 3600);
+	mb_name(m, "ns1.example.com.");
+	mb_rr_end(m, at);
+	mb_name(m, "ns1.example.com.");
+	mb_u16(m, DNS_T_A);
+	mb_u16(m, DNS_C_IN);
+	mb_u32(m, 3600);
+	mb_u16(m, 4);
+	mb_raw(m, "\x0a\x00\x00\x01", 4);
+	mb_opt_with_options(m, 0);
+	mb_rr(m, DNS_T_AAAA, DNS_C_IN, 5,
+	      RD(0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1));
+	points = sweep_parse(m, 2, 4, "192.0.2.1");
+	print_message("small answer with EDNS options: %ld allocations\n", points);
+	assert_true(points >= 3); /* block, arena, options */
+
+	/* No record at all: the block and nothing else. */
+	mb_header(m, 7, 0x8183, 1, 0, 0, 0);
+	mb_question(m, "example.com.", DNS_T_A, DNS_C_IN);
+	assert_true(sweep_parse(m, 0, 0, NULL) >= 1);
+	free(m);
+}
+
+/* More options than the stack's slots: their slots move to the heap. */
+static void test_parse_out_of_memory_many_options(void **state)
+{
+	struct mb *m = malloc(sizeof(*m));
+	long points;
+
+	(void)state;
+	assert_non_null(m);
+	mb_header(m, 1, 0x8180, 1, 1, 0, 1);
+	mb_question(m, "example.com.", DNS_T_A, DNS_C_IN);
+	mb_rr(m, DNS_T_A, DNS_C_IN, 300, RD(192, 0, 2, 1));
+	mb_opt_with_options(m, 60);
+	points = sweep_parse(m, 1, 64, "192.0.2.1");
+	print_message("many EDNS options: %ld allocations\n", points);
+	assert_true(points >= 4);
+	free(m);
+}
+
+/* Many records: slots on the heap from the start, the options' slots
+ * grown by realloc, and an arena that doubles several times. */
+static void test_parse_out_of_memory_many_records(void **state)
+{
+	struct mb *m = malloc(sizeof(*m));
+	unsigned char txt[201];
+	long points;
+	size_t i;
+
+	(void)state;
+	assert_non_null(m);
+	memset(txt, 'x', sizeof(txt));
+	txt[0] = 200;
+	mb_header(m, 1, 0x8180, 1, 250, 0, 1);
+	mb_question(m, "example.com.", DNS_T_TXT, DNS_C_IN);
+	for (i = 0; i < 250; i++)
+		mb_rr(m, DNS_T_TXT, DNS_C_IN, 300, txt, sizeof(txt));
+	mb_opt_with_options(m, 2);
+	points = sweep_parse(m, 250, 6, NULL);
+	print_message("250 TXT records and EDNS options: %ld allocations\n", points);
+	assert_true(points >= 10);
+	free(m);
+}
+
+static int query_build_op(void *ud)
+{
+	static const struct dns_query_edns edns = {
+	    .udp_size = 4096, .nsid = 1, .ecs_family = DNS_ECS_IPV4, .ecs_source = 24,
+	    .ecs_addr = {192, 0, 2, 0}};
+	unsigned char buf[DNS_QUERY_MAX];
+	size_t len;
+
+	(void)ud;
+	return dns_query_build("www.example.com", DNS_T_AAAA, DNS_C_IN, 1, DNS_Q_RD | DNS_Q_DO,
+			       &edns, buf, sizeof(buf), &len);
+}
+
+/* The builder writes into the caller's buffer: it never allocates. */
+static void test_query_build_allocates_nothing(void **state)
+{
+	(void)state;
+	assert_int_equal(alloc_fail_sweep(query_build_op, NULL, NP_OK, NP_ENOMEM), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1775,6 +1947,10 @@ int main(void)
 		cmocka_unit_test(test_rdata_generic),
 		cmocka_unit_test(test_reverse_name),
 		cmocka_unit_test(test_text_arena),
+		cmocka_unit_test(test_parse_out_of_memory_small),
+		cmocka_unit_test(test_parse_out_of_memory_many_options),
+		cmocka_unit_test(test_parse_out_of_memory_many_records),
+		cmocka_unit_test(test_query_build_allocates_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

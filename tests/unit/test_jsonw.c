@@ -7,8 +7,8 @@
  * JSON_REAL_PRECISION(10)), which is what the DNS handlers printed before
  * they wrote their JSON directly.
  *
- * jsonw.c is included so that its allocations go through a hook that can
- * fail on demand.
+ * jsonw.c is included to reach its statics; its allocations fail on demand
+ * through the unit tests' allocator hook (support/alloc_fail.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,34 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- allocation hook ---- */
-
-static long allocs_left = -1; /* successful allocations before failing; -1: never fail */
-
-static int alloc_ok(void)
-{
-	if (allocs_left == 0)
-		return 0;
-	if (allocs_left > 0)
-		allocs_left--;
-	return 1;
-}
-
-static void *hook_realloc(void *p, size_t n)
-{
-	return alloc_ok() ? realloc(p, n) : NULL;
-}
-
-static void *hook_calloc(size_t n, size_t size)
-{
-	return alloc_ok() ? calloc(n, size) : NULL;
-}
-
-#define realloc hook_realloc
-#define calloc hook_calloc
 #include "../../service/jsonw.c"
-#undef realloc
-#undef calloc
+
+#include "support/alloc_fail.h"
 
 /* ---- helpers ---- */
 
@@ -704,34 +679,91 @@ static void test_out_of_memory(void **state)
 	struct jsonw *w;
 	char *text;
 	size_t len;
+	int status, took;
 
 	(void)state;
-	allocs_left = 0;
-	assert_null(jsonw_new(BIG_CAP));
+	alloc_fail_after(0);
+	w = jsonw_new(BIG_CAP);
+	alloc_fail_never();
+	assert_null(w);
 
 	/* The first buffer cannot be had. */
-	allocs_left = 1;
+	alloc_fail_after(1);
 	w = jsonw_new(BIG_CAP);
-	assert_non_null(w);
 	jsonw_array_begin(w);
-	assert_int_equal(jsonw_status(w), NP_ENOMEM);
+	status = jsonw_status(w);
 	jsonw_int(w, 1);
 	jsonw_array_end(w);
-	assert_int_equal(jsonw_take(w, &text, &len), NP_ENOMEM);
+	took = jsonw_take(w, &text, &len);
+	alloc_fail_never();
+	assert_int_equal(status, NP_ENOMEM);
+	assert_int_equal(took, NP_ENOMEM);
 	assert_null(text);
 	jsonw_free(w);
 
 	/* A later growth fails: the partial text is released at once. */
-	allocs_left = 2;
+	alloc_fail_after(2);
 	w = jsonw_new(BIG_CAP);
 	jsonw_array_begin(w);
 	for (int i = 0; i < 1000 && jsonw_status(w) == NP_OK; i++)
 		jsonw_string(w, "0123456789");
+	took = jsonw_take(w, &text, &len);
+	alloc_fail_never();
 	assert_int_equal(jsonw_status(w), NP_ENOMEM);
 	assert_null(w->buf);
-	assert_int_equal(jsonw_take(w, &text, &len), NP_ENOMEM);
+	assert_int_equal(took, NP_ENOMEM);
 	jsonw_free(w);
-	allocs_left = -1;
+}
+
+/* A document with every kind of value, long enough for the buffer to grow
+ * a few times: NP_ENOMEM from jsonw_take() (or no writer at all) at each
+ * failing allocation, never a partial text, nothing left allocated. */
+static int write_document(void *ud)
+{
+	struct jsonw *w = jsonw_new(BIG_CAP);
+	char *text = (char *)&text;
+	size_t len;
+	int rc;
+
+	(void)ud;
+	if (w == NULL)
+		return NP_ENOMEM;
+	jsonw_object_begin(w);
+	jsonw_key(w, "answers");
+	jsonw_array_begin(w);
+	for (int i = 0; i < 400; i++) {
+		jsonw_object_begin(w);
+		jsonw_key(w, "name");
+		jsonw_string(w, "www.example.com.\t\"q\"\xc3\xa9");
+		jsonw_key(w, "ttl");
+		jsonw_int(w, i);
+		jsonw_key(w, "ok");
+		jsonw_bool(w, i % 2);
+		jsonw_key(w, "none");
+		jsonw_null(w);
+		jsonw_object_end(w);
+	}
+	jsonw_array_end(w);
+	jsonw_object_end(w);
+	rc = jsonw_take(w, &text, &len);
+	jsonw_free(w);
+	if (rc != NP_OK) {
+		assert_null(text);
+		return rc;
+	}
+	assert_int_equal(strlen(text), len);
+	free(text);
+	return rc;
+}
+
+static void test_out_of_memory_sweep(void **state)
+{
+	long points;
+
+	(void)state;
+	points = alloc_fail_sweep(write_document, NULL, NP_OK, NP_ENOMEM);
+	print_message("a 400-object document: %ld allocations\n", points);
+	assert_true(points >= 5);
 }
 
 /* ---- numbers ---- */
@@ -846,6 +878,7 @@ static void test_raw_cap_exact(void **state)
 static void test_raw_after_error_and_misuse(void **state)
 {
 	struct jsonw *w = jsonw_new(BIG_CAP);
+	char *room;
 
 	(void)state;
 	/* Inside an object a value needs its key first. */
@@ -857,9 +890,10 @@ static void test_raw_after_error_and_misuse(void **state)
 	jsonw_free(w);
 	/* Out of memory while reserving: the error is kept. */
 	w = jsonw_new(BIG_CAP);
-	allocs_left = 0;
-	assert_null(jsonw_raw_begin(w, 16));
-	allocs_left = -1;
+	alloc_fail_after(0);
+	room = jsonw_raw_begin(w, 16);
+	alloc_fail_never();
+	assert_null(room);
 	assert_int_equal(jsonw_status(w), NP_ENOMEM);
 	jsonw_free(w);
 }
@@ -995,6 +1029,7 @@ int main(void)
 		cmocka_unit_test(test_cap_large_document),
 		cmocka_unit_test(test_cap_inside_escape),
 		cmocka_unit_test(test_out_of_memory),
+		cmocka_unit_test(test_out_of_memory_sweep),
 		cmocka_unit_test(test_plain_keys_same_bytes),
 		cmocka_unit_test(test_plain_keys_cap_exact),
 		cmocka_unit_test(test_plain_keys_misuse),

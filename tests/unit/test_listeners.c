@@ -7,6 +7,7 @@
  * loop is stopped through a loop_async, then the listeners are freed on the
  * test thread once the loop thread has been joined. Ports are picked free
  * by a bind-to-0 probe; the tests connect only to ports they opened.
+ * Each allocation of listeners_new() fails in turn, on a loop of its own.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -23,6 +24,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "np.h"
+#include "support/alloc_fail.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -852,6 +854,48 @@ static void test_disabled(void **state)
 	close(fd);
 }
 
+/* ---- allocation failure ---- */
+
+/* A loop, the listeners on ports the kernel picks, then both freed (a
+ * loop of its own, since a loop keeps freed timers until it runs). */
+static int listeners_life(void *ud)
+{
+	struct fixture *f = ud;
+	struct loop *l = NULL;
+	struct listeners *ls = (struct listeners *)(uintptr_t)1;
+	char err[256];
+	int rc;
+
+	rc = loop_new(&l);
+	if (rc != NP_OK)
+		return rc;
+	rc = listeners_new(l, &f->cfg, f->m, &ls, err, sizeof(err));
+	if (rc != NP_OK) {
+		assert_null(ls);
+		if (rc == NP_ENOMEM)
+			assert_non_null(strstr(err, "out of memory"));
+	}
+	listeners_free(ls);
+	loop_free(l);
+	return rc;
+}
+
+static void test_new_out_of_memory(void **state)
+{
+	struct fixture *f = *state;
+	long points;
+
+	f->cfg.listener_tcp_port = 0;
+	f->cfg.listener_udp_port = 0;
+	points = alloc_fail_sweep(listeners_life, f, NP_OK, NP_ENOMEM);
+	print_message("listeners_new: %ld allocations\n", points);
+	/* loop, listeners, UDP buffer, timer heap and timer, two watchers */
+	assert_int_equal(points, 7);
+	/* Disabled: the object alone. */
+	f->cfg.listeners = 0;
+	assert_int_equal(alloc_fail_sweep(listeners_life, f, NP_OK, NP_ENOMEM), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -875,6 +919,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bind_conflict_udp, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_bind_address, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_new_out_of_memory, setup, teardown),
 	};
 
 	/* Debug level runs the per-connection log lines too. */

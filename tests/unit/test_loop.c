@@ -4,7 +4,8 @@
  * readiness and mask changes, paused watchers on hung-up fds, peer close,
  * cross-thread wake-ups, stopping, the before-sleep hooks (the one set and
  * those added: order, limits, removal and addition from inside a hook) and
- * the wait cap, and the cached clock.
+ * the wait cap, the cached clock, and every allocation of a loop's life
+ * failing in turn.
  *
  * Every loop_run() is bounded: a guard timer (or, where a timer would
  * change what is measured, a watchdog thread) stops the loop after 2 s and
@@ -30,6 +31,7 @@
 
 #include "loop.h"
 #include "np.h"
+#include "support/alloc_fail.h"
 
 #define GUARD_MS 2000u
 
@@ -1808,6 +1810,117 @@ static void test_null_safe(void **state)
 	loop_async_free(NULL);
 }
 
+/* ---- allocation failure ---- */
+
+#define OOM_TIMERS 70 /* past the heap's first 64 slots */
+
+struct oom_run {
+	struct loop *loop;
+	int watch_calls, timer_calls, async_calls, hook_calls, first_hook_calls;
+};
+
+static void oom_io(int fd, unsigned events, void *ud)
+{
+	struct oom_run *r = ud;
+	char c;
+
+	(void)events;
+	assert_int_equal(read(fd, &c, 1), 1);
+	r->watch_calls++;
+}
+
+static void oom_timer(void *ud)
+{
+	struct oom_run *r = ud;
+
+	/* The last of the 0 ms timers stops the loop: all ran in one round. */
+	if (++r->timer_calls == OOM_TIMERS)
+		loop_stop(r->loop);
+}
+
+static void oom_async(void *ud)
+{
+	((struct oom_run *)ud)->async_calls++;
+}
+
+static void oom_first_hook(struct loop *l, void *ud)
+{
+	(void)l;
+	((struct oom_run *)ud)->first_hook_calls++;
+}
+
+static void oom_hook(struct loop *l, void *ud)
+{
+	(void)l;
+	((struct oom_run *)ud)->hook_calls++;
+}
+
+/* A loop's life under the hook: the loop, a watcher, 70 timers (the heap
+ * grows), an async handle, hooks, one run, then everything freed. Any
+ * failure must be NP_ENOMEM with nothing left behind. */
+static int loop_life(void *ud)
+{
+	struct oom_run r;
+	struct loop_watch *w = NULL;
+	struct loop_timer *t[OOM_TIMERS] = {NULL};
+	struct loop_async *a = NULL;
+	int fds[2] = {-1, -1};
+	int rc;
+
+	(void)ud;
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(pipe(fds), 0);
+	rc = loop_new(&r.loop);
+	if (rc != NP_OK)
+		goto done;
+	rc = loop_watch_new(r.loop, fds[0], LOOP_READ, oom_io, &r, &w);
+	if (rc != NP_OK)
+		goto done;
+	for (int i = 0; i < OOM_TIMERS; i++) {
+		rc = loop_timer_new(r.loop, oom_timer, &r, &t[i]);
+		if (rc != NP_OK)
+			goto done;
+	}
+	rc = loop_async_new(r.loop, oom_async, &r, &a);
+	if (rc != NP_OK)
+		goto done;
+	/* Hooks have fixed slots: nothing to fail. */
+	loop_set_before_sleep(r.loop, oom_first_hook, &r);
+	assert_int_equal(loop_add_before_sleep(r.loop, oom_hook, &r), NP_OK);
+
+	assert_int_equal(write(fds[1], "x", 1), 1);
+	loop_async_send(a);
+	for (int i = 0; i < OOM_TIMERS; i++)
+		loop_timer_arm(t[i], 0);
+	assert_int_equal(loop_run(r.loop), NP_OK);
+	assert_int_equal(r.timer_calls, OOM_TIMERS);
+	assert_int_equal(r.watch_calls, 1);
+	assert_int_equal(r.async_calls, 1);
+	assert_true(r.first_hook_calls >= 1);
+	assert_true(r.hook_calls >= 1);
+	loop_remove_before_sleep(r.loop, oom_hook, &r);
+done:
+	loop_async_free(a);
+	for (int i = 0; i < OOM_TIMERS; i++)
+		loop_timer_free(t[i]);
+	loop_watch_free(w);
+	loop_free(r.loop);
+	close(fds[0]);
+	close(fds[1]);
+	return rc;
+}
+
+static void test_out_of_memory_everywhere(void **state)
+{
+	long points;
+
+	(void)state;
+	points = alloc_fail_sweep(loop_life, NULL, NP_OK, NP_ENOMEM);
+	print_message("loop life: %ld allocations\n", points);
+	/* loop, watch, heap (twice), 70 timers, async */
+	assert_int_equal(points, 1 + 1 + 2 + OOM_TIMERS + 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1838,6 +1951,7 @@ int main(void)
 		cmocka_unit_test(test_added_hook_caps_wait),
 		cmocka_unit_test(test_now_monotonic),
 		cmocka_unit_test(test_null_safe),
+		cmocka_unit_test(test_out_of_memory_everywhere),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

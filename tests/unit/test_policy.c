@@ -1,7 +1,8 @@
 /*
  * test_policy.c - unit tests of the target policy (service/policy.c): CIDR
  * parsing and its error messages, the edges of every built-in range in both
- * presets, v4-mapped normalisation, and the order allow > deny > built-in.
+ * presets, v4-mapped normalisation, the order allow > deny > built-in, and
+ * policy_new()'s allocation failing.
  *
  * Every address check is made twice, once from text and once from a
  * sockaddr built from the same text, so both entry points agree.
@@ -22,6 +23,7 @@
 
 #include "np.h"
 #include "policy.h"
+#include "support/alloc_fail.h"
 
 #define ALLOW POLICY_ALLOW
 #define DENY POLICY_DENY
@@ -890,6 +892,45 @@ static void test_longest_rule_fits(void **state)
 	policy_free(p);
 }
 
+/* ---- allocation failure ---- */
+
+struct new_args {
+	enum policy_preset preset;
+	const char *allow, *deny;
+};
+
+static int new_and_check(void *ud)
+{
+	const struct new_args *a = ud;
+	struct policy *p = (struct policy *)(uintptr_t)1;
+	struct policy_decision d;
+	char err[256];
+	int rc = policy_new(a->preset, a->allow, a->deny, &p, err, sizeof(err));
+
+	if (rc != NP_OK) {
+		assert_null(p);
+		if (rc == NP_ENOMEM)
+			assert_string_equal(err, "out of memory building the target policy");
+		return rc;
+	}
+	policy_check_ip(p, "10.1.2.3", &d, NULL);
+	assert_int_equal(d.verdict, POLICY_ALLOW);
+	policy_free(p);
+	return rc;
+}
+
+static void test_policy_new_out_of_memory(void **state)
+{
+	struct new_args ok = {POLICY_PRESET_PUBLIC_ONLY, "10.0.0.0/8, 2001:db8::/32",
+			      "192.0.2.0/24,198.51.100.7"};
+	struct new_args bad = {POLICY_PRESET_DEFAULT, "10.0.0.0/8", "1.2.3.4,junk"};
+
+	(void)state;
+	assert_int_equal(alloc_fail_sweep(new_and_check, &ok, NP_OK, NP_ENOMEM), 1);
+	/* A bad list: out of memory first, then the list's own error. */
+	assert_int_equal(alloc_fail_sweep(new_and_check, &bad, NP_EINVAL, NP_ENOMEM), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -909,6 +950,7 @@ int main(void)
 	    cmocka_unit_test(test_invalid_inputs_fail_closed),
 	    cmocka_unit_test(test_addr_parse_and_format),
 	    cmocka_unit_test(test_longest_rule_fits),
+	    cmocka_unit_test(test_policy_new_out_of_memory),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

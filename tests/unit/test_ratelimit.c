@@ -5,8 +5,8 @@
  * Retry-After rounding, per-client isolation, IPv4-mapped IPv6 as IPv4,
  * IPv6 networks, peers without an address, eviction within the fixed
  * table (full buckets first, then the least recently seen), the memory
- * bound, a clock read late by another thread, large values, and many
- * threads on one bucket. The statics (SipHash, the client key) are reached
+ * bound, a clock read late by another thread, large values, many
+ * threads on one bucket, and each allocation of ratelimit_new() failing. The statics (SipHash, the client key) are reached
  * by including the .c.
  */
 #include <setjmp.h>
@@ -23,6 +23,8 @@
 #include <sys/un.h>
 
 #include "../../service/ratelimit.c"
+
+#include "support/alloc_fail.h"
 
 #define T0 1000000000ull /* an arbitrary start, in microseconds */
 #define SEC 1000000ull
@@ -496,6 +498,34 @@ static void test_threads_share_one_bucket(void **state)
 	ratelimit_free(rl);
 }
 
+/* ---- allocation failure ---- */
+
+/* Creation under the hook (the instance, its slots, its locks), then one
+ * request through the instance made, and the free. */
+static int create_and_use(void *ud)
+{
+	struct ratelimit *rl = (struct ratelimit *)(uintptr_t)1;
+	struct sockaddr_storage a = v4("192.0.2.1");
+	unsigned retry = 0;
+	int rc;
+
+	(void)ud;
+	rc = ratelimit_new(5, 5, 1024, 64, &rl);
+	if (rc != NP_OK) {
+		assert_null(rl);
+		return rc;
+	}
+	assert_int_equal(ratelimit_allow(rl, SA(a), T0, &retry), 1);
+	ratelimit_free(rl);
+	return rc;
+}
+
+static void test_new_out_of_memory(void **state)
+{
+	(void)state;
+	assert_int_equal(alloc_fail_sweep(create_and_use, NULL, NP_OK, NP_ENOMEM), 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -517,6 +547,7 @@ int main(void)
 		cmocka_unit_test(test_eviction_prefers_full_buckets),
 		cmocka_unit_test(test_eviction_of_least_recently_seen),
 		cmocka_unit_test(test_threads_share_one_bucket),
+		cmocka_unit_test(test_new_out_of_memory),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
