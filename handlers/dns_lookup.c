@@ -227,74 +227,28 @@ static int lookup_set_name(struct http_req *r, const struct dns_params *p, const
 
 /*
  * subnet=ADDRESS[/PREFIX] for a Client Subnet option (RFC 7871), as dig's
- * +subnet reads it: an IPv4 or IPv6 address, the prefix 0..32 or 0..128
- * (the whole address when left out), and "0" short for 0/0, which asks
- * the resolver not to use the client's address at all (RFC 7871 7.1.2).
- * Address bits past the prefix are zeroed, as dig does: section 6 wants
- * them zero on the wire. 0 with e's ecs_* set, or -1 with why.
+ * +subnet reads it: a network as the target policy reads one
+ * (policy_parse_cidr: IPv4 or IPv6, the whole address when the prefix is
+ * left out, bits past the prefix zeroed as section 6 wants them on the
+ * wire), and "0" or "0/0" for IPv4 0/0, which asks the resolver not to use
+ * the client's address at all (RFC 7871 7.1.2). 0 with e's ecs_* set, or
+ * -1 with why.
  */
 static int subnet_parse(const char *v, struct dns_query_edns *e, char *why, size_t whylen)
 {
-	char addr[INET6_ADDRSTRLEN];
-	const char *slash = strchr(v, '/');
-	size_t alen = slash != NULL ? (size_t)(slash - v) : strlen(v);
-	unsigned long prefix;
-	unsigned max;
-	uint8_t family;
+	struct policy_cidr c;
 
 	memset(e->ecs_addr, 0, sizeof(e->ecs_addr));
-	if (alen == 0 || alen >= sizeof(addr)) {
-		snprintf(why, whylen,
-			 "'%.50s' is not ADDRESS/PREFIX (e.g. 192.0.2.0/24, "
-			 "2001:db8::/48 or 0/0)",
-			 v);
+	if (strcmp(v, "0") == 0 || strcmp(v, "0/0") == 0) {
+		e->ecs_family = DNS_ECS_IPV4; /* dig sends 0/0 as IPv4, no address bytes */
+		e->ecs_source = 0;
+		return 0;
+	}
+	if (policy_parse_cidr(v, &c, why, whylen) != NP_OK)
 		return -1;
-	}
-	memcpy(addr, v, alen);
-	addr[alen] = '\0';
-	if (strcmp(addr, "0") == 0) {
-		family = DNS_ECS_IPV4; /* dig sends 0/0 as IPv4, no address bytes */
-		max = 0;
-	} else if (inet_pton(AF_INET, addr, e->ecs_addr) == 1) {
-		family = DNS_ECS_IPV4;
-		max = 32;
-	} else if (inet_pton(AF_INET6, addr, e->ecs_addr) == 1) {
-		family = DNS_ECS_IPV6;
-		max = 128;
-	} else {
-		snprintf(why, whylen, "'%.50s' is not an IPv4 or IPv6 address", addr);
-		return -1;
-	}
-	prefix = max;
-	if (slash != NULL) {
-		const char *d = slash + 1;
-		char *end = NULL;
-
-		if (!isdigit((unsigned char)d[0]) || strlen(d) > 3) {
-			snprintf(why, whylen, "the prefix '%.20s' is not a number of bits", d);
-			return -1;
-		}
-		prefix = strtoul(d, &end, 10);
-		if (*end != '\0') {
-			snprintf(why, whylen, "the prefix '%.20s' is not a number of bits", d);
-			return -1;
-		}
-		if (max == 0 && prefix != 0) {
-			snprintf(why, whylen, "'0' is short for 0/0 only; give 0.0.0.0/%lu",
-				 prefix);
-			return -1;
-		}
-		if (prefix > max) {
-			snprintf(why, whylen,
-				 "the prefix /%lu is longer than an %s address (%u bits)", prefix,
-				 family == DNS_ECS_IPV4 ? "IPv4" : "IPv6", max);
-			return -1;
-		}
-	}
-	for (unsigned bit = (unsigned)prefix; bit < 128; bit++)
-		e->ecs_addr[bit / 8] &= (unsigned char)~(0x80u >> (bit % 8));
-	e->ecs_family = family;
-	e->ecs_source = (uint8_t)prefix;
+	memcpy(e->ecs_addr, c.net.bytes, sizeof(e->ecs_addr));
+	e->ecs_family = c.net.family == AF_INET ? DNS_ECS_IPV4 : DNS_ECS_IPV6;
+	e->ecs_source = (uint8_t)c.prefix;
 	return 0;
 }
 
@@ -697,73 +651,74 @@ void dns_group_free(struct dns_group *g)
  * escaping and numbers to jansson's.
  */
 
-/* The mnemonic, or the RFC 3597 form ("TYPE65400") that *_to_text()
- * formats only when there is none: most types have one, and this is
- * written several times per record. */
-static void type_write(struct jsonw *w, uint16_t type)
+/* A text field's value: the string, or null for none. */
+static size_t text_len(const char *s)
 {
-	char buf[DNS_TYPE_TEXT_MAX];
-	const char *name = dns_type_name(type);
-
-	JSONW_KSTRING(w, "type", name != NULL ? name : dns_type_to_text(type, buf, sizeof(buf)));
+	return s != NULL ? strlen(s) : 4;
 }
 
-static void class_write(struct jsonw *w, uint16_t cls)
+static char *text_put(char *p, const char *s, size_t n)
 {
-	char buf[DNS_CLASS_TEXT_MAX];
-	const char *name = dns_class_name(cls);
-
-	JSONW_KSTRING(w, "class", name != NULL ? name : dns_class_to_text(cls, buf, sizeof(buf)));
+	return s != NULL ? jsonw_raw_string(p, s, n) : JSONW_RAW_LIT(p, "null");
 }
 
-/*
- * A record, or a question entry (full 0: no ttl, no data), as one value:
- * {"name":…,"type":…,"type_code":…,"class":…[,"ttl":…,"data":…]},
- * written in one piece (jsonw_raw_begin). Returns -1, having written
- * nothing, when the writer wants the value field by field instead (near
- * its cap, or a NULL text, written as null there).
- */
-static int rr_write_raw(struct jsonw *w, const char *name, uint16_t type, uint16_t cls,
-			int full, uint32_t ttl, const char *data)
-{
-	char tbuf[DNS_TYPE_TEXT_MAX], cbuf[DNS_CLASS_TEXT_MAX];
-	const char *tn = dns_type_name(type), *cn = dns_class_name(cls);
+/* A record, or a question entry (full 0: no ttl, no data). */
+struct rr_text {
+	const char *name, *type, *cls, *data;
 	size_t nl, tl, cl, dl;
-	char *p;
+	uint16_t type_code;
+	uint32_t ttl;
+	int full;
+};
 
-	if (name == NULL || (full && data == NULL))
-		return -1;
-	if (tn == NULL)
-		tn = dns_type_to_text(type, tbuf, sizeof(tbuf));
-	if (cn == NULL)
-		cn = dns_class_to_text(cls, cbuf, sizeof(cbuf));
-	nl = strlen(name);
-	tl = strlen(tn);
-	cl = strlen(cn);
-	dl = full ? strlen(data) : 0;
-	/* 54 bytes of keys and punctuation at most, two numbers. */
-	p = jsonw_raw_begin(w, JSONW_RAW_STRING_MAX(nl) + JSONW_RAW_STRING_MAX(tl) +
-				       JSONW_RAW_STRING_MAX(cl) + JSONW_RAW_STRING_MAX(dl) +
-				       2 * JSONW_RAW_UINT_MAX + 64);
-	if (p == NULL)
-		return -1;
+/* {"name":…,"type":…,"type_code":…,"class":…[,"ttl":…,"data":…]} */
+static char *rr_raw(char *p, const void *arg)
+{
+	const struct rr_text *r = arg;
+
 	p = JSONW_RAW_LIT(p, "{\"name\":");
-	p = jsonw_raw_string(p, name, nl);
+	p = text_put(p, r->name, r->nl);
 	p = JSONW_RAW_LIT(p, ",\"type\":");
-	p = jsonw_raw_plain(p, tn, tl);
+	p = jsonw_raw_plain(p, r->type, r->tl);
 	p = JSONW_RAW_LIT(p, ",\"type_code\":");
-	p = jsonw_raw_uint(p, type);
+	p = jsonw_raw_uint(p, r->type_code);
 	p = JSONW_RAW_LIT(p, ",\"class\":");
-	p = jsonw_raw_plain(p, cn, cl);
-	if (full) {
+	p = jsonw_raw_plain(p, r->cls, r->cl);
+	if (r->full) {
 		p = JSONW_RAW_LIT(p, ",\"ttl\":");
-		p = jsonw_raw_uint(p, ttl);
+		p = jsonw_raw_uint(p, r->ttl);
 		p = JSONW_RAW_LIT(p, ",\"data\":");
-		p = jsonw_raw_string(p, data, dl);
+		p = text_put(p, r->data, r->dl);
 	}
 	*p++ = '}';
-	jsonw_raw_end(w, p);
-	return 0;
+	return p;
+}
+
+/* One record or question entry, as one value written in one piece. */
+static void rr_write(struct jsonw *w, const char *name, uint16_t type, uint16_t cls, int full,
+		     uint32_t ttl, const char *data)
+{
+	char tbuf[DNS_TYPE_TEXT_MAX], cbuf[DNS_CLASS_TEXT_MAX];
+	struct rr_text r = {
+		.name = name,
+		.type = dns_type_to_text(type, tbuf, sizeof(tbuf)),
+		.cls = dns_class_to_text(cls, cbuf, sizeof(cbuf)),
+		.data = data,
+		.type_code = type,
+		.ttl = ttl,
+		.full = full,
+	};
+
+	r.nl = text_len(name);
+	r.tl = strlen(r.type);
+	r.cl = strlen(r.cls);
+	r.dl = full ? text_len(data) : 0;
+	/* 54 bytes of keys and punctuation at most, two numbers. */
+	jsonw_raw(w,
+		  JSONW_RAW_STRING_MAX(r.nl) + JSONW_RAW_STRING_MAX(r.tl) +
+			  JSONW_RAW_STRING_MAX(r.cl) + JSONW_RAW_STRING_MAX(r.dl) +
+			  2 * JSONW_RAW_UINT_MAX + 64,
+		  rr_raw, &r);
 }
 
 /* A section's records: [{name, type, type_code, class, ttl, data}]. */
@@ -771,76 +726,37 @@ static void rrs_write(struct jsonw *w, const char *key, const struct dns_rr *rrs
 {
 	jsonw_key_plain(w, key, strlen(key));
 	jsonw_array_begin(w);
-	for (size_t i = 0; i < n; i++) {
-		const struct dns_rr *rr = &rrs[i];
-
-		if (rr_write_raw(w, rr->name, rr->type, rr->rclass, 1, rr->ttl, rr->data) == 0)
-			continue;
-		jsonw_object_begin(w);
-		JSONW_KSTRING(w, "name", rr->name);
-		type_write(w, rr->type);
-		JSONW_KUINT(w, "type_code", rr->type);
-		class_write(w, rr->rclass);
-		JSONW_KUINT(w, "ttl", rr->ttl);
-		JSONW_KSTRING(w, "data", rr->data);
-		jsonw_object_end(w);
-	}
+	for (size_t i = 0; i < n; i++)
+		rr_write(w, rrs[i].name, rrs[i].type, rrs[i].rclass, 1, rrs[i].ttl, rrs[i].data);
 	jsonw_array_end(w);
 }
 
-/* The ECS subnet as asked ("192.0.2.0/24"), into text. */
-static void subnet_text(const struct dns_lookup *q, char *text, size_t len)
+/* The query as asked, with the texts it needs. */
+struct query_text {
+	const struct dns_lookup *q;
+	const char *type, *cls, *server, *transport;
+	char subnet[INET6_ADDRSTRLEN + 8]; /* "" when no Client Subnet */
+	size_t nl, tl, cl, sl, xl, snl;
+};
+
+/* The echo of every parameter: {"name":…,…,"tries":…} */
+static char *query_raw(char *p, const void *arg)
 {
-	char addr[INET6_ADDRSTRLEN];
+	const struct query_text *t = arg;
+	const struct dns_lookup *q = t->q;
 
-	inet_ntop(q->opt.ecs_family == DNS_ECS_IPV4 ? AF_INET : AF_INET6, q->opt.ecs_addr, addr,
-		  sizeof(addr));
-	snprintf(text, len, "%s/%u", addr, q->opt.ecs_source);
-}
-
-/* query_write()'s object in one piece; -1: field by field instead. */
-static int query_write_raw(struct jsonw *w, const struct dns_lookup *q,
-			   const struct dns_result *res)
-{
-	char tbuf[DNS_TYPE_TEXT_MAX], cbuf[DNS_CLASS_TEXT_MAX], subnet[INET6_ADDRSTRLEN + 8];
-	const char *tn = dns_type_name(q->qtype), *cn = dns_class_name(q->qclass);
-	size_t nl, tl, cl, sl, xl, snl = 0;
-	char *p;
-
-	if (res->server == NULL || res->transport == NULL)
-		return -1;
-	if (tn == NULL)
-		tn = dns_type_to_text(q->qtype, tbuf, sizeof(tbuf));
-	if (cn == NULL)
-		cn = dns_class_to_text(q->qclass, cbuf, sizeof(cbuf));
-	if (q->opt.ecs_family != 0) {
-		subnet_text(q, subnet, sizeof(subnet));
-		snl = strlen(subnet);
-	}
-	nl = strlen(q->name);
-	tl = strlen(tn);
-	cl = strlen(cn);
-	sl = strlen(res->server);
-	xl = strlen(res->transport);
-	/* Keys, punctuation and bools: 176 bytes at most; four numbers. */
-	p = jsonw_raw_begin(w, JSONW_RAW_STRING_MAX(nl) + JSONW_RAW_STRING_MAX(tl) +
-				       JSONW_RAW_STRING_MAX(cl) + JSONW_RAW_STRING_MAX(sl) +
-				       JSONW_RAW_STRING_MAX(xl) + JSONW_RAW_STRING_MAX(snl) +
-				       4 * JSONW_RAW_UINT_MAX + 192);
-	if (p == NULL)
-		return -1;
 	p = JSONW_RAW_LIT(p, "{\"name\":");
-	p = jsonw_raw_string(p, q->name, nl);
+	p = jsonw_raw_string(p, q->name, t->nl);
 	p = JSONW_RAW_LIT(p, ",\"type\":");
-	p = jsonw_raw_plain(p, tn, tl);
+	p = jsonw_raw_plain(p, t->type, t->tl);
 	p = JSONW_RAW_LIT(p, ",\"type_code\":");
 	p = jsonw_raw_uint(p, q->qtype);
 	p = JSONW_RAW_LIT(p, ",\"class\":");
-	p = jsonw_raw_plain(p, cn, cl);
+	p = jsonw_raw_plain(p, t->cls, t->cl);
 	p = JSONW_RAW_LIT(p, ",\"server\":");
-	p = jsonw_raw_plain(p, res->server, sl);
+	p = text_put(p, t->server, t->sl);
 	p = JSONW_RAW_LIT(p, ",\"transport\":");
-	p = jsonw_raw_plain(p, res->transport, xl);
+	p = text_put(p, t->transport, t->xl);
 	p = JSONW_RAW_LIT(p, ",\"rd\":");
 	p = jsonw_raw_bool(p, (q->flags & DNS_Q_RD) != 0);
 	p = JSONW_RAW_LIT(p, ",\"cd\":");
@@ -851,11 +767,12 @@ static int query_write_raw(struct jsonw *w, const struct dns_lookup *q,
 	p = jsonw_raw_bool(p, (q->flags & DNS_Q_DO) != 0);
 	p = JSONW_RAW_LIT(p, ",\"edns\":");
 	p = jsonw_raw_bool(p, q->edns);
+	/* The EDNS options only when asked for: older answers are unchanged. */
 	if (q->opt.nsid)
 		p = JSONW_RAW_LIT(p, ",\"nsid\":true");
 	if (q->opt.ecs_family != 0) {
 		p = JSONW_RAW_LIT(p, ",\"subnet\":");
-		p = jsonw_raw_plain(p, subnet, snl);
+		p = jsonw_raw_plain(p, t->subnet, t->snl);
 	}
 	if (q->opt.udp_size != 0) {
 		p = JSONW_RAW_LIT(p, ",\"udp_size\":");
@@ -866,42 +783,42 @@ static int query_write_raw(struct jsonw *w, const struct dns_lookup *q,
 	p = JSONW_RAW_LIT(p, ",\"tries\":");
 	p = jsonw_raw_uint(p, q->tries);
 	*p++ = '}';
-	jsonw_raw_end(w, p);
-	return 0;
+	return p;
 }
 
-/* The query as asked: the echo of every parameter. */
+/* The query as asked: the echo of every parameter, in one piece. */
 static void query_write(struct jsonw *w, const struct dns_lookup *q, const struct dns_result *res)
 {
-	JSONW_KEY(w, "query");
-	if (query_write_raw(w, q, res) == 0)
-		return;
-	jsonw_object_begin(w);
-	JSONW_KSTRING(w, "name", q->name);
-	type_write(w, q->qtype);
-	JSONW_KUINT(w, "type_code", q->qtype);
-	class_write(w, q->qclass);
-	JSONW_KSTRING(w, "server", res->server);
-	JSONW_KSTRING(w, "transport", res->transport);
-	JSONW_KBOOL(w, "rd", (q->flags & DNS_Q_RD) != 0);
-	JSONW_KBOOL(w, "cd", (q->flags & DNS_Q_CD) != 0);
-	JSONW_KBOOL(w, "ad", (q->flags & DNS_Q_AD) != 0);
-	JSONW_KBOOL(w, "do", (q->flags & DNS_Q_DO) != 0);
-	JSONW_KBOOL(w, "edns", q->edns);
-	/* The EDNS options only when asked for: older answers are unchanged. */
-	if (q->opt.nsid)
-		JSONW_KBOOL(w, "nsid", 1);
-	if (q->opt.ecs_family != 0) {
-		char text[INET6_ADDRSTRLEN + 8];
+	char tbuf[DNS_TYPE_TEXT_MAX], cbuf[DNS_CLASS_TEXT_MAX];
+	struct query_text t = {
+		.q = q,
+		.type = dns_type_to_text(q->qtype, tbuf, sizeof(tbuf)),
+		.cls = dns_class_to_text(q->qclass, cbuf, sizeof(cbuf)),
+		.server = res->server,
+		.transport = res->transport,
+	};
 
-		subnet_text(q, text, sizeof(text));
-		JSONW_KSTRING(w, "subnet", text);
+	if (q->opt.ecs_family != 0) {
+		char addr[INET6_ADDRSTRLEN];
+
+		inet_ntop(q->opt.ecs_family == DNS_ECS_IPV4 ? AF_INET : AF_INET6, q->opt.ecs_addr,
+			  addr, sizeof(addr));
+		snprintf(t.subnet, sizeof(t.subnet), "%s/%u", addr, q->opt.ecs_source);
 	}
-	if (q->opt.udp_size != 0)
-		JSONW_KUINT(w, "udp_size", q->opt.udp_size);
-	JSONW_KUINT(w, "timeout_ms", q->timeout_ms);
-	JSONW_KUINT(w, "tries", q->tries);
-	jsonw_object_end(w);
+	t.nl = strlen(q->name);
+	t.tl = strlen(t.type);
+	t.cl = strlen(t.cls);
+	t.sl = text_len(t.server);
+	t.xl = text_len(t.transport);
+	t.snl = strlen(t.subnet);
+	JSONW_KEY(w, "query");
+	/* Keys, punctuation and bools: 176 bytes at most; four numbers. */
+	jsonw_raw(w,
+		  JSONW_RAW_STRING_MAX(t.nl) + JSONW_RAW_STRING_MAX(t.tl) +
+			  JSONW_RAW_STRING_MAX(t.cl) + JSONW_RAW_STRING_MAX(t.sl) +
+			  JSONW_RAW_STRING_MAX(t.xl) + JSONW_RAW_STRING_MAX(t.snl) +
+			  4 * JSONW_RAW_UINT_MAX + 192,
+		  query_raw, &t);
 }
 
 static const char *opcode_name(unsigned op)
@@ -932,12 +849,10 @@ void dns_outcome_write(struct jsonw *w, const struct dns_result *res, unsigned f
 	{
 		char rbuf[DNS_RCODE_TEXT_MAX];
 		uint16_t rcode = res->msg->rcode;
-		const char *name = dns_rcode_name(rcode);
 
 		if (flags & DNS_OUTCOME_STATUS)
 			JSONW_KSTRING(w, "status", "ok");
-		JSONW_KSTRING(w, "rcode",
-			      name != NULL ? name : dns_rcode_to_text(rcode, rbuf, sizeof(rbuf)));
+		JSONW_KSTRING(w, "rcode", dns_rcode_to_text(rcode, rbuf, sizeof(rbuf)));
 		if (flags & DNS_OUTCOME_RCODE_CODE)
 			JSONW_KUINT(w, "rcode_code", rcode);
 	}
@@ -966,14 +881,11 @@ static void option_write(struct jsonw *w, const struct dns_edns_option *o)
 	jsonw_object_end(w);
 }
 
-/* The header flags as one value, in one piece; -1: write them field by
- * field (near the writer's cap). */
-static int flags_write_raw(struct jsonw *w, const struct dns_msg *m)
+/* The header flags: {"qr":…,"aa":…,"tc":…,"rd":…,"ra":…,"ad":…,"cd":…} */
+static char *flags_raw(char *p, const void *arg)
 {
-	char *p = jsonw_raw_begin(w, 96); /* 7 keys, 7 bools, braces: 79 */
+	const struct dns_msg *m = arg;
 
-	if (p == NULL)
-		return -1;
 	p = JSONW_RAW_LIT(p, "{\"qr\":");
 	p = jsonw_raw_bool(p, m->qr);
 	p = JSONW_RAW_LIT(p, ",\"aa\":");
@@ -989,8 +901,7 @@ static int flags_write_raw(struct jsonw *w, const struct dns_msg *m)
 	p = JSONW_RAW_LIT(p, ",\"cd\":");
 	p = jsonw_raw_bool(p, m->cd);
 	*p++ = '}';
-	jsonw_raw_end(w, p);
-	return 0;
+	return p;
 }
 
 void dns_result_write(struct jsonw *w, const struct dns_lookup *q, const struct dns_result *res)
@@ -1012,32 +923,13 @@ void dns_result_write(struct jsonw *w, const struct dns_lookup *q, const struct 
 	JSONW_KUINT(w, "id", m->id);
 	JSONW_KSTRING(w, "opcode", opcode_name(m->opcode));
 	JSONW_KEY(w, "flags");
-	if (flags_write_raw(w, m) == 0)
-		goto flags_done;
-	jsonw_object_begin(w);
-	JSONW_KBOOL(w, "qr", m->qr);
-	JSONW_KBOOL(w, "aa", m->aa);
-	JSONW_KBOOL(w, "tc", m->tc);
-	JSONW_KBOOL(w, "rd", m->rd);
-	JSONW_KBOOL(w, "ra", m->ra);
-	JSONW_KBOOL(w, "ad", m->ad);
-	JSONW_KBOOL(w, "cd", m->cd);
-	jsonw_object_end(w);
-flags_done:
+	jsonw_raw(w, 96, flags_raw, m); /* 7 keys, 7 bools, braces: 79 */
 	JSONW_KBOOL(w, "tc_retried_over_tcp", res->tc_retried);
 	JSONW_KEY(w, "question");
 	jsonw_array_begin(w);
-	for (size_t i = 0; i < m->n_question; i++) {
-		if (rr_write_raw(w, m->question[i].name, m->question[i].type,
-				 m->question[i].qclass, 0, 0, NULL) == 0)
-			continue;
-		jsonw_object_begin(w);
-		JSONW_KSTRING(w, "name", m->question[i].name);
-		type_write(w, m->question[i].type);
-		JSONW_KUINT(w, "type_code", m->question[i].type);
-		class_write(w, m->question[i].qclass);
-		jsonw_object_end(w);
-	}
+	for (size_t i = 0; i < m->n_question; i++)
+		rr_write(w, m->question[i].name, m->question[i].type, m->question[i].qclass, 0, 0,
+			 NULL);
 	jsonw_array_end(w);
 	rrs_write(w, "answer", m->answer, m->n_answer);
 	rrs_write(w, "authority", m->authority, m->n_authority);

@@ -167,12 +167,11 @@ static int generic_parse(const char *prefix, const char *text, unsigned max, uin
 static const char *to_text(const char *name, const char *prefix, unsigned num, char *buf,
 			   size_t cap)
 {
+	if (name != NULL)
+		return name;
 	if (buf == NULL || cap == 0)
 		return "";
-	if (name != NULL)
-		snprintf(buf, cap, "%s", name);
-	else
-		snprintf(buf, cap, "%s%u", prefix, num);
+	snprintf(buf, cap, "%s%u", prefix, num);
 	return buf;
 }
 

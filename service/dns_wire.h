@@ -109,9 +109,9 @@ enum dns_rcode {
 /* Text form of a type: the mnemonic ("MX"), or NULL when it has none. */
 const char *dns_type_name(uint16_t type);
 /*
- * Writes the mnemonic or the RFC 3597 form "TYPE12345" into buf (cap bytes;
- * DNS_TYPE_TEXT_MAX always suffices; truncated, still NUL-terminated, when
- * smaller). Returns buf.
+ * The mnemonic (a static string, buf untouched), or the RFC 3597 form
+ * "TYPE12345" written into buf (cap bytes; DNS_TYPE_TEXT_MAX always
+ * suffices; truncated, still NUL-terminated, when smaller) and returned.
  */
 const char *dns_type_to_text(uint16_t type, char *buf, size_t cap);
 /* Parses a mnemonic (any case) or "TYPEn". NP_OK or NP_EINVAL. */

@@ -537,6 +537,28 @@ void jsonw_raw_end(struct jsonw *w, char *end)
 	value_end(w);
 }
 
+void jsonw_raw(struct jsonw *w, size_t max, jsonw_raw_fn fn, const void *arg)
+{
+	char *p = jsonw_raw_begin(w, max), *scratch, *end;
+
+	if (p != NULL) {
+		jsonw_raw_end(w, fn(p, arg));
+		return;
+	}
+	if (w->status != NP_OK)
+		return;
+	/* Near the cap: the exact size decides. */
+	scratch = malloc(max);
+	if (scratch == NULL) {
+		set_error(w, NP_ENOMEM);
+		return;
+	}
+	end = fn(scratch, arg);
+	if (value_begin(w) == 0 && put(w, scratch, (size_t)(end - scratch)) == 0)
+		value_end(w);
+	free(scratch);
+}
+
 char *jsonw_raw_string(char *out, const char *s, size_t n)
 {
 	*out++ = '"';

@@ -101,6 +101,15 @@ void jsonw_kbool_plain(struct jsonw *w, const char *key, size_t klen, int v);
  */
 char *jsonw_raw_begin(struct jsonw *w, size_t max);
 void jsonw_raw_end(struct jsonw *w, char *end);
+/*
+ * Both steps and the fallback in one: fn writes the value at out (room for
+ * max bytes) and returns its end. Straight into the document when the
+ * worst case fits under the cap; otherwise fn writes into scratch memory
+ * and the value is appended only if it really fits, so the cap still
+ * refuses exactly the documents longer than it.
+ */
+typedef char *(*jsonw_raw_fn)(char *out, const void *arg);
+void jsonw_raw(struct jsonw *w, size_t max, jsonw_raw_fn fn, const void *arg);
 /* Room a string of n bytes may take, quotes included. */
 #define JSONW_RAW_STRING_MAX(n) (6 * (size_t)(n) + 2)
 /* Room a number written by jsonw_raw_uint() may take. */

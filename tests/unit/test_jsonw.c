@@ -875,6 +875,49 @@ static void test_raw_cap_exact(void **state)
 	assert_cap_exact(raw_doc, 64);
 }
 
+/* jsonw_raw(): the same document, with the fallback its own (scratch
+ * memory near the cap, appended only when it fits). */
+struct raw_item {
+	const char *s;
+	uint64_t v;
+	int b;
+};
+
+static char *raw_item_text(char *p, const void *arg)
+{
+	const struct raw_item *it = arg;
+
+	p = JSONW_RAW_LIT(p, "{\"k\":");
+	p = jsonw_raw_string(p, it->s, strlen(it->s));
+	p = JSONW_RAW_LIT(p, ",\"n\":");
+	p = jsonw_raw_uint(p, it->v);
+	p = JSONW_RAW_LIT(p, ",\"b\":");
+	p = jsonw_raw_bool(p, it->b);
+	*p++ = '}';
+	return p;
+}
+
+static void raw_fn_doc(struct jsonw *w, int raw)
+{
+	struct raw_item it = {"n0.bench.test.", 3600, 1};
+
+	if (!raw) {
+		write_raw_doc(w, 0, it.s, it.v, it.b);
+		return;
+	}
+	jsonw_array_begin(w);
+	for (int i = 0; i < 2; i++)
+		jsonw_raw(w, JSONW_RAW_STRING_MAX(strlen(it.s)) + JSONW_RAW_UINT_MAX + 32,
+			  raw_item_text, &it);
+	jsonw_array_end(w);
+}
+
+static void test_raw_fn_cap_exact(void **state)
+{
+	(void)state;
+	assert_cap_exact(raw_fn_doc, 64);
+}
+
 static void test_raw_after_error_and_misuse(void **state)
 {
 	struct jsonw *w = jsonw_new(BIG_CAP);
@@ -1037,6 +1080,7 @@ int main(void)
 		cmocka_unit_test(test_raw_every_byte_as_string),
 		cmocka_unit_test(test_raw_plain),
 		cmocka_unit_test(test_raw_cap_exact),
+		cmocka_unit_test(test_raw_fn_cap_exact),
 		cmocka_unit_test(test_raw_after_error_and_misuse),
 		cmocka_unit_test(test_integers),
 		cmocka_unit_test(test_doubles_fixed),
