@@ -425,19 +425,15 @@ static const char *query_param(const char *q, const char *key, char *out, size_t
 static int stream_within_rate_limit(struct h2_stream *st)
 {
 	struct h2_server *s = st->conn->srv;
-	struct ratelimit *rl = worker_ratelimit(s->worker);
-	char client[RATELIMIT_CLIENT_TEXT_MAX];
-	unsigned wait_s = 1;
+	char why[192];
+	unsigned wait_s;
 
-	if (rl == NULL || ratelimit_allow(rl, &st->conn->peer_addr.sa, np_now_us(), &wait_s))
+	if (ratelimit_admit(worker_ratelimit(s->worker), &st->conn->peer_addr.sa, &wait_s, why,
+			    sizeof(why)))
 		return 1;
 	metrics_rate_limited(srv_metrics(s));
 	snprintf(st->retry_after, sizeof(st->retry_after), "%u", wait_s);
-	ratelimit_client_text(rl, &st->conn->peer_addr.sa, client, sizeof(client));
-	stream_problem(st, 429, NULL, NULL,
-		       "too many requests from %s: at most %u per second in bursts of %u "
-		       "(--rate-limit, --rate-burst); retry in %u s",
-		       client, s->cfg->rate_limit, s->cfg->rate_burst, wait_s);
+	stream_problem(st, 429, NULL, NULL, "%s", why);
 	return 0;
 }
 

@@ -361,3 +361,20 @@ void ratelimit_stats(const struct ratelimit *rl, struct ratelimit_stats *out)
 	out->evictions = atomic_load_explicit(&rl->evictions, memory_order_relaxed);
 	out->slots = (unsigned long long)rl->nsets * RL_WAYS;
 }
+
+int ratelimit_admit(struct ratelimit *rl, const struct sockaddr *peer, unsigned *retry_after_s,
+		    char *why, size_t len)
+{
+	char client[RATELIMIT_CLIENT_TEXT_MAX];
+
+	*retry_after_s = 0;
+	if (rl == NULL || ratelimit_allow(rl, peer, np_now_us(), retry_after_s))
+		return 1;
+	ratelimit_client_text(rl, peer, client, sizeof(client));
+	snprintf(why, len,
+		 "too many requests from %s: at most %llu per second in bursts of %llu "
+		 "(--rate-limit, --rate-burst); retry in %u s",
+		 client, (unsigned long long)rl->rate, (unsigned long long)(rl->cap / TOKEN),
+		 *retry_after_s);
+	return 0;
+}

@@ -57,6 +57,16 @@ void ratelimit_free(struct ratelimit *rl); /* NULL-safe */
 int ratelimit_allow(struct ratelimit *rl, const struct sockaddr *peer, uint64_t now_us,
 		    unsigned *retry_after_s);
 
+/*
+ * ratelimit_allow() at the current time for a request from `peer`, with
+ * the refusal's words: returns 1 when it may go on (always when rl is
+ * NULL: no limit); 0 with *retry_after_s set and `why` holding "too many
+ * requests from CLIENT: at most R per second in bursts of B (--rate-limit,
+ * --rate-burst); retry in N s", for the 429 both HTTP servers send.
+ */
+int ratelimit_admit(struct ratelimit *rl, const struct sockaddr *peer, unsigned *retry_after_s,
+		    char *why, size_t len);
+
 /* The client `peer` is counted as: "192.0.2.1", or "2001:db8:1:2::/64". */
 void ratelimit_client_text(const struct ratelimit *rl, const struct sockaddr *peer, char *buf,
 			   size_t len);

@@ -732,20 +732,15 @@ static void answer_preflight(struct http_req *r)
 static int within_rate_limit(struct http_req *r)
 {
 	struct worker *w = r->srv->worker;
-	struct ratelimit *rl = worker_ratelimit(w);
-	char secs[16], client[RATELIMIT_CLIENT_TEXT_MAX];
-	unsigned wait_s = 1;
+	char secs[16], why[192];
+	unsigned wait_s;
 
-	if (rl == NULL || ratelimit_allow(rl, r->peer_addr, np_now_us(), &wait_s))
+	if (ratelimit_admit(worker_ratelimit(w), r->peer_addr, &wait_s, why, sizeof(why)))
 		return 1;
 	metrics_rate_limited(worker_metrics(w));
 	snprintf(secs, sizeof(secs), "%u", wait_s);
 	http_reply_header(r, "Retry-After", secs);
-	ratelimit_client_text(rl, r->peer_addr, client, sizeof(client));
-	http_reply_problem(r, 429, NULL,
-			   "too many requests from %s: at most %u per second in bursts of %u "
-			   "(--rate-limit, --rate-burst); retry in %u s",
-			   client, r->srv->cfg->rate_limit, r->srv->cfg->rate_burst, wait_s);
+	http_reply_problem(r, 429, NULL, "%s", why);
 	return 0;
 }
 
