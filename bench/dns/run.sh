@@ -28,7 +28,6 @@
 # Every server is started by this script on 127.0.0.1, on ports it picked
 # free, and stopped by its PID on exit (EXIT trap). Nothing else is touched.
 #
-# shellcheck disable=SC2317  # cleanup is called by the trap
 # shellcheck disable=SC2034  # SEC, OUT, CPU_* are read through namerefs
 set -euo pipefail
 
@@ -50,14 +49,11 @@ WORKERS=2
 GOAL=0.8
 ZONE=bench.test
 
-say() { printf '%s\n' "$*"; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 # ---- arguments ----
 
-int_in() {          # value min max
-	[[ $1 =~ ^[0-9]{1,8}$ ]] && (($1 >= $2 && $1 <= $3))
-}
 int_in "$NAMES" 1 1000000 || die "NAMES='$NAMES' must be an integer in [1, 1000000]"
 int_in "$CONC" 1 10000 || die "CONC='$CONC' must be an integer in [1, 10000]"
 int_in "$BATCH" 1 100000 || die "BATCH='$BATCH' must be an integer in [1, 100000]"
@@ -78,13 +74,6 @@ done
 
 # ---- tools ----
 
-missing=() pkgs=()
-need() {
-	if ! command -v "$1" >/dev/null 2>&1; then
-		missing+=("$1")
-		pkgs+=("$2")
-	fi
-}
 need nsd nsd
 need dig dnsutils
 need wrk wrk
@@ -98,97 +87,11 @@ if command -v pkg-config >/dev/null 2>&1; then
 	pkg-config --exists libcurl || { missing+=("libcurl.pc"); pkgs+=(libcurl4-openssl-dev); }
 	pkg-config --exists jansson || { missing+=("jansson.pc"); pkgs+=(libjansson-dev); }
 fi
-if ((${#missing[@]})); then
-	say "bench: missing: ${missing[*]}" >&2
-	say "bench: install the Debian package(s): apt-get install ${pkgs[*]}" >&2
-	say "bench: (scripts/install-deps.sh --test installs all of them)" >&2
-	exit 1
-fi
+need_report
 
 # ---- temp dir, process bookkeeping, cleanup ----
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/netprobe-dnsbench.XXXXXX")
-STARTED=()          # every PID this script started; stopped on exit
-
-children_of() {     # PIDs whose parent is $1
-	local st ppid f
-	if [[ -r /proc/$1/task/$1/children ]]; then
-		for f in /proc/"$1"/task/*/children; do
-			tr ' ' '\n' <"$f" 2>/dev/null | sed '/^$/d'
-		done
-		return 0
-	fi
-	for st in /proc/[0-9]*/status; do
-		ppid=$(sed -n 's/^PPid:[[:space:]]*//p' "$st" 2>/dev/null) || continue
-		[[ $ppid == "$1" ]] && { st=${st#/proc/}; echo "${st%/status}"; }
-	done
-	return 0
-}
-
-# $1 and every process below it (NSD: the first process becomes xfrd and
-# its child the main process, which forks the server processes).
-tree_of() {         # pid [depth]
-	local p depth=${2:-0}
-	echo "$1"
-	((depth < 4)) || return 0
-	for p in $(children_of "$1"); do tree_of "$p" $((depth + 1)); done
-	return 0
-}
-
-stop_pid() {
-	local pid=$1 kids i
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-	kids=$(tree_of "$pid" | sed 1d)
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		say "bench: PID $pid did not stop on SIGTERM within 5 s; sending SIGKILL" >&2
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-	# NSD's processes exit with the first one; make sure none outlives it.
-	for i in $kids; do
-		kill -0 "$i" 2>/dev/null && kill -KILL "$i" 2>/dev/null
-	done
-	return 0
-}
-
-cleanup() {
-	local rc=$? pid
-	trap - EXIT
-	for pid in "${STARTED[@]+"${STARTED[@]}"}"; do
-		stop_pid "$pid"
-	done
-	if [[ $KEEP_TMP == 1 ]]; then
-		say "bench: kept $TMP" >&2
-	else
-		rm -rf "$TMP"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Free ports on 127.0.0.1: "udp tcp tcp udp" prints four distinct ports,
-# held open together while they are picked so that no two are the same.
-free_ports() {
-	python3 - "$@" <<'EOF'
-import socket, sys
-socks = []
-for kind in sys.argv[1:]:
-    s = socket.socket(socket.AF_INET,
-                      socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()
-EOF
-}
+bench_tmp netprobe-dnsbench
 
 # CPU time (utime+stime, clock ticks) of a PID and its children processes.
 CLK_TCK=$(getconf CLK_TCK)
@@ -226,7 +129,6 @@ if ! cmake --build "$BUILD_DIR" --target netprobe -j"$(nproc)" >"$TMP/build.log"
 fi
 NETPROBE=$BUILD_DIR/netprobe
 [[ -x $NETPROBE ]] || die "build produced no $NETPROBE"
-cache_var() { sed -n "s/^$1:[A-Z]*=//p" "$BUILD_DIR/CMakeCache.txt" | head -n1; }
 build_type=$(cache_var CMAKE_BUILD_TYPE)
 build_note=""
 [[ $(cache_var NETPROBE_SANITIZE) == ON ]] && build_note+=" +ASan/UBSan"
@@ -431,8 +333,6 @@ for name in "${CONTENDERS[@]}"; do
 done
 pick() { local -n arr=$1; echo "${arr[$2:${PICK[$2]}]}"; }
 rate() { awk -v n="$NAMES" -v s="$1" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-meets() { awk -v r="$1" -v g="$2" 'BEGIN { exit !(r >= g) }'; }
 # CPU microseconds per name, from ticks summed over all measured rounds.
 cpu_per_name() {    # array contender
 	local -n arr=$1

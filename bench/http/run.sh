@@ -40,8 +40,8 @@ GOAL_NGINX=1.0
 GOAL_MHD=0.8
 SERVERS=(netprobe nginx mhd_hello)
 
-say() { printf '%s\n' "$*"; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 # ---- arguments ----
 
@@ -63,9 +63,6 @@ if [[ $WARMUP != 0 ]]; then
 	wdur=$(duration_s "$WARMUP") || die "WARMUP='$WARMUP' is not a wrk duration (or 0)"
 	((wdur <= 60)) || die "WARMUP=$WARMUP must be at most 60s"
 fi
-int_in() {          # value min max
-	[[ $1 =~ ^[0-9]{1,6}$ ]] && (($1 >= $2 && $1 <= $3))
-}
 int_in "$CONNS" 1 10000 || die "CONNS='$CONNS' must be an integer in [1, 10000]"
 int_in "$THREADS" 1 64 || die "THREADS='$THREADS' must be an integer in [1, 64]"
 ((CONNS >= THREADS)) || die "CONNS ($CONNS) must be at least THREADS ($THREADS)"
@@ -75,24 +72,12 @@ int_in "$ROUNDS" 1 10 || die "ROUNDS='$ROUNDS' must be an integer in [1, 10]"
 
 # ---- tools ----
 
-missing=() pkgs=()
-need() {
-	if ! command -v "$1" >/dev/null 2>&1; then
-		missing+=("$1")
-		pkgs+=("$2")
-	fi
-}
 need wrk wrk
 need nginx nginx-light
 need curl curl
 need python3 python3
 need cmake cmake
-if ((${#missing[@]})); then
-	say "bench: missing: ${missing[*]}" >&2
-	say "bench: install the Debian package(s): apt-get install ${pkgs[*]}" >&2
-	say "bench: (scripts/install-deps.sh --test installs all of them)" >&2
-	exit 1
-fi
+need_report
 
 # ---- build ----
 
@@ -112,7 +97,6 @@ NETPROBE=$BUILD_DIR/netprobe
 MHD_HELLO=$BUILD_DIR/bench_mhd_hello
 [[ -x $NETPROBE && -x $MHD_HELLO ]] || die "build produced no $NETPROBE or $MHD_HELLO"
 
-cache_var() { sed -n "s/^$1:[A-Z]*=//p" "$BUILD_DIR/CMakeCache.txt" | head -n1; }
 build_type=$(cache_var CMAKE_BUILD_TYPE)
 build_note=""
 [[ $(cache_var NETPROBE_SANITIZE) == ON ]] && build_note+=" +ASan/UBSan"
@@ -127,77 +111,7 @@ fi
 
 # ---- temp dir, process bookkeeping, cleanup ----
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/netprobe-bench.XXXXXX")
-STARTED=()          # every PID this script started; stopped on exit
-
-children_of() {     # PIDs whose parent is $1 (nginx workers)
-	local st ppid
-	if [[ -r /proc/$1/task/$1/children ]]; then
-		# nginx forks its workers from its main thread.
-		tr ' ' '\n' <"/proc/$1/task/$1/children" | sed '/^$/d'
-		return 0
-	fi
-	for st in /proc/[0-9]*/status; do
-		ppid=$(sed -n 's/^PPid:[[:space:]]*//p' "$st" 2>/dev/null) || continue
-		[[ $ppid == "$1" ]] && { st=${st#/proc/}; echo "${st%/status}"; }
-	done
-	return 0
-}
-
-stop_pid() {
-	local pid=$1 kids i
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-	kids=$(children_of "$pid")
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		say "bench: PID $pid did not stop on SIGTERM within 5 s; sending SIGKILL" >&2
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-	# nginx workers exit with their master; make sure none outlives it.
-	for i in $kids; do
-		kill -0 "$i" 2>/dev/null && kill -KILL "$i" 2>/dev/null
-	done
-	return 0
-}
-
-cleanup() {
-	local rc=$? pid
-	trap - EXIT
-	for pid in "${STARTED[@]}"; do
-		stop_pid "$pid"
-	done
-	if [[ $KEEP_TMP == 1 ]]; then
-		say "bench: kept $TMP" >&2
-	else
-		rm -rf "$TMP"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Free ports on 127.0.0.1: "tcp tcp udp" prints three distinct ports, held
-# open together while they are picked so that no two are the same.
-free_ports() {
-	python3 - "$@" <<'EOF'
-import socket, sys
-socks = []
-for kind in sys.argv[1:]:
-    s = socket.socket(socket.AF_INET,
-                      socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()
-EOF
-}
+bench_tmp netprobe-bench
 
 # ---- per-process figures ----
 
@@ -454,8 +368,6 @@ val() { local -n arr=$1; echo "${arr[$2:${PICK[$2]}]}"; }
 
 ms() { awk -v u="$1" 'BEGIN { printf "%.3f", u / 1000 }'; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-meets() { awk -v r="$1" -v g="$2" 'BEGIN { exit !(r >= g) }'; }
 
 say ""
 say "== results (wrk ${WRK_ARGS[*]}$( ((ROUNDS > 1)) && echo ", median of $ROUNDS rounds"))"
