@@ -11,6 +11,7 @@ Python standard library only.
 """
 import atexit
 import http.client
+import http.server
 import json as jsonlib
 import os
 import re
@@ -19,6 +20,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -682,3 +684,38 @@ class ServiceTestCase(unittest.TestCase):
             keys.add("parameter")
             self.assertEqual(doc["parameter"], param)
         self.assertEqual(set(doc), keys)
+
+
+class WebPage:
+    """A plain-HTTP page on 127.0.0.1 (port picked by the kernel) serving one
+    body to every GET, and recording each request's Host header: what a
+    client fetched through a name netprobe resolved. start() / stop()."""
+
+    def __init__(self, body):
+        self.body = body
+        self.hosts = []
+        page = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                page.hosts.append(self.headers.get("Host"))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(page.body)))
+                self.end_headers()
+                self.wfile.write(page.body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((HOST, 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -16,7 +16,6 @@ Traffic goes only to 127.0.0.1 / ::1 and to ports these tests opened.
 Every wait is time-bounded (tripled under NETPROBE_SANITIZED=1).
 """
 import base64
-import http.server
 import json
 import os
 import shutil
@@ -1357,22 +1356,6 @@ class DohTests(DnsCase):
 
 # ---- real DoH clients over HTTPS ----
 
-class _Page(http.server.BaseHTTPRequestHandler):
-    body = b""
-    hosts = []
-
-    def do_GET(self):
-        _Page.hosts.append(self.headers.get("Host"))
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *args):
-        pass
-
-
 class DohClientTests(ServiceTestCase):
 
     @classmethod
@@ -1384,16 +1367,12 @@ class DohClientTests(ServiceTestCase):
         cls.svc = Service(["--dns-server", NS.address, "--doh-port", str(cls.doh_port)],
                           tls=cls.tls)
         cls.svc.start()
-        _Page.body = ("fetched through netprobe DoH %d\n" % os.getpid()).encode()
-        _Page.hosts = []
-        cls.web = http.server.ThreadingHTTPServer((HOST, 0), _Page)
-        cls.web_thread = threading.Thread(target=cls.web.serve_forever, daemon=True)
-        cls.web_thread.start()
+        cls.web = harness.WebPage(
+            ("fetched through netprobe DoH %d\n" % os.getpid()).encode()).start()
 
     @classmethod
     def tearDownClass(cls):
-        cls.web.shutdown()
-        cls.web.server_close()
+        cls.web.stop()
         rc = cls.svc.stop()
         cls.svc.close()
         cls.tmp.cleanup()
@@ -1417,19 +1396,19 @@ class DohClientTests(ServiceTestCase):
 
     @unittest.skipIf(shutil.which("curl") is None, "curl is not installed")
     def test_curl_resolves_through_doh(self):
-        port = self.web.server_address[1]
+        port = self.web.port
         r = self.run_tool(["curl", "-sS", "--noproxy", "*", "--max-time", str(scaled(15)),
                            "--doh-insecure", "--doh-url",
                            "https://127.0.0.1:%d/dns-query" % self.svc.port,
                            "http://web.np.test:%d/" % port])
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout.encode(), _Page.body)
-        self.assertIn("web.np.test:%d" % port, _Page.hosts)
+        self.assertEqual(r.stdout.encode(), self.web.body)
+        self.assertIn("web.np.test:%d" % port, self.web.hosts)
 
     @unittest.skipIf(shutil.which("curl") is None, "curl is not installed")
     def test_curl_verifies_doh_server(self):
         # With the test CA, curl verifies the DoH server's certificate.
-        port = self.web.server_address[1]
+        port = self.web.port
         r = self.run_tool(["curl", "-sS", "--noproxy", "*", "--max-time", str(scaled(15)),
                            "--cacert", self.tls["ca_cert"], "--doh-url",
                            "https://127.0.0.1:%d/dns-query" % self.svc.port,
@@ -1437,7 +1416,7 @@ class DohClientTests(ServiceTestCase):
         if r.returncode == 60 or "certificate" in r.stderr:
             self.skipTest("this curl does not apply --cacert to the DoH server: %s" % r.stderr)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout.encode(), _Page.body)
+        self.assertEqual(r.stdout.encode(), self.web.body)
 
     # kdig 3.2's DoH client (libnghttp2) speaks only HTTP/2: it offers ALPN
     # "h2" alone and sends the HTTP/2 preface whatever the server selects.

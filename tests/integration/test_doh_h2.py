@@ -28,7 +28,6 @@ processes started here are stopped, by PID. Every wait is time-bounded
 (tripled under NETPROBE_SANITIZED=1).
 """
 import base64
-import http.server
 import json
 import os
 import shutil
@@ -38,7 +37,6 @@ import ssl
 import struct
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
@@ -152,22 +150,6 @@ def read_to_eof(sock, timeout):
         if not b:
             return bytes(data)
         data += b
-
-
-class _Page(http.server.BaseHTTPRequestHandler):
-    body = b""
-    hosts = []
-
-    def do_GET(self):
-        _Page.hosts.append(self.headers.get("Host"))
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, *args):
-        pass
 
 
 class H2Case(ServiceTestCase):
@@ -325,23 +307,19 @@ class ClientTests(H2Case):
 
     @unittest.skipUnless(HAVE_CURL, "curl is not installed")
     def test_curl_resolves_through_doh(self):
-        _Page.body = ("fetched through the h2 DoH port %d\n" % os.getpid()).encode()
-        _Page.hosts = []
-        web = http.server.ThreadingHTTPServer((HOST, 0), _Page)
-        t = threading.Thread(target=web.serve_forever, daemon=True)
-        t.start()
+        web = harness.WebPage(
+            ("fetched through the h2 DoH port %d\n" % os.getpid()).encode()).start()
         try:
-            port = web.server_address[1]
+            port = web.port
             r = self.run_tool(["curl", "-sS", "--noproxy", "*", "--max-time", str(scaled(15)),
                                "--doh-insecure", "--doh-url",
                                "https://127.0.0.1:%d/dns-query" % self.port,
                                "http://web.np.test:%d/" % port])
         finally:
-            web.shutdown()
-            web.server_close()
+            web.stop()
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertEqual(r.stdout, _Page.body)
-        self.assertIn("web.np.test:%d" % port, _Page.hosts)
+        self.assertEqual(r.stdout, web.body)
+        self.assertIn("web.np.test:%d" % port, web.hosts)
 
     @unittest.skipUnless(HAVE_CURL, "curl is not installed")
     def test_healthz(self):
