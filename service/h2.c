@@ -1140,10 +1140,7 @@ static void on_accept(int fd, unsigned events, void *ud)
 
 			if (e == EAGAIN || e == EWOULDBLOCK)
 				break;
-			/* accept(2): the new socket's network errors; retry. */
-			if (e == EINTR || e == ECONNABORTED || e == EPROTO || e == ENETDOWN ||
-			    e == ENOPROTOOPT || e == EHOSTDOWN || e == ENONET ||
-			    e == EHOSTUNREACH || e == EOPNOTSUPP || e == ENETUNREACH)
+			if (np_accept_error_is_transient(e))
 				continue;
 			/* Out of descriptors or memory: the socket would stay
 			 * readable and spin the loop, so pause. */

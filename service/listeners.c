@@ -424,11 +424,7 @@ static void on_accept(int fd, unsigned events, void *ud)
 
 			if (e == EAGAIN || e == EWOULDBLOCK)
 				break;
-			/* accept(2): pending network errors on the new socket
-			 * come out here; they are the client's, retry. */
-			if (e == EINTR || e == ECONNABORTED || e == EPROTO || e == ENETDOWN ||
-			    e == ENOPROTOOPT || e == EHOSTDOWN || e == ENONET ||
-			    e == EHOSTUNREACH || e == EOPNOTSUPP || e == ENETUNREACH)
+			if (np_accept_error_is_transient(e))
 				continue;
 			accept_pause(ls, e);
 			break;

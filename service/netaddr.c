@@ -79,3 +79,10 @@ done:
 		close(fd);
 	return rc;
 }
+
+int np_accept_error_is_transient(int e)
+{
+	return e == EINTR || e == ECONNABORTED || e == EPROTO || e == ENETDOWN ||
+	       e == ENOPROTOOPT || e == EHOSTDOWN || e == ENONET || e == EHOSTUNREACH ||
+	       e == EOPNOTSUPP || e == ENETUNREACH;
+}

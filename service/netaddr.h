@@ -37,4 +37,12 @@ void np_addr_format(const union np_sockaddr *a, char *buf, size_t len, char *ip,
 int np_listen_socket(int type, const union np_sockaddr *a, socklen_t alen, int backlog,
 		     const char *flag, int *out, char *err, size_t errlen);
 
+/*
+ * Whether accept(2)'s error e is the new connection's own (the client
+ * reset or a network error already pending on it): skip it and accept the
+ * next. Any other error (out of descriptors or memory) would leave the
+ * listening socket readable, and the caller should pause instead.
+ */
+int np_accept_error_is_transient(int e);
+
 #endif

@@ -1,14 +1,17 @@
-/* Unit tests for service/np.c's helpers: np_grow (the growable arrays'
- * step) and np_parse_bool. */
+/* Unit tests for the small shared helpers: np_grow (the growable arrays'
+ * step) and np_parse_bool (service/np.c), np_accept_error_is_transient
+ * (service/netaddr.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "netaddr.h"
 #include "np.h"
 
 static void test_grow_from_first_and_doubling(void **state)
@@ -101,6 +104,19 @@ static void test_parse_bool(void **state)
 	assert_int_not_equal(np_parse_bool("", &v), 0);
 }
 
+static void test_accept_errors(void **state)
+{
+	static const int skip[] = {EINTR, ECONNABORTED, EPROTO, ENETDOWN, ENOPROTOOPT,
+				   EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH};
+	static const int pause[] = {EMFILE, ENFILE, ENOBUFS, ENOMEM, EBADF, EINVAL};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
+		assert_true(np_accept_error_is_transient(skip[i]));
+	for (size_t i = 0; i < sizeof(pause) / sizeof(pause[0]); i++)
+		assert_false(np_accept_error_is_transient(pause[i]));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -109,6 +125,7 @@ int main(void)
 		cmocka_unit_test(test_grow_overflow_refused),
 		cmocka_unit_test(test_grow_zero_first),
 		cmocka_unit_test(test_parse_bool),
+		cmocka_unit_test(test_accept_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
