@@ -1,6 +1,6 @@
 /*
  * dns_sock.c - the sockets of a resolver's c-ares channels, with UDP system
- * calls batched.
+ * calls batched (and, where the kernel can, UDP segmentation offload).
  *
  * c-ares sends each UDP query with its own send() and reads each answer
  * with its own recvfrom(); with a batch of queries in flight those calls
@@ -15,6 +15,14 @@
  *   hook, so nothing stays queued while the loop waits. c-ares starts a
  *   query's timeout when it hands the datagram over; the datagram leaves in
  *   the same loop iteration.
+ * - UDP GSO (Linux 4.18+): a run of queued datagrams of one length, such
+ *   as a batch of names of one length, leaves as one message carrying a
+ *   UDP_SEGMENT size, and the kernel cuts it back into those datagrams
+ *   below the socket layer, so the per-datagram path (routing, netfilter,
+ *   and on loopback the receiver's IP and UDP input) runs once per run.
+ *   The server sees ordinary datagrams. If the kernel or the route refuses
+ *   it (EIO without checksum offload, EINVAL, ENOPROTOOPT), GSO is off for
+ *   this resolver from then on and the run is sent one datagram a message.
  * - Receiving (sock_recvfrom): a UDP read is served from the socket's
  *   batch, filled by one recvmmsg() of up to RECV_BATCH datagrams when it
  *   is empty; an empty batch and an empty socket give EAGAIN, as recvfrom
@@ -48,6 +56,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +75,10 @@
 #define SENDQ_BYTES_MAX (256u << 10)
 /* Datagrams per sendmmsg() call. */
 #define SEND_CHUNK 64
+/* One UDP GSO message: at most this many datagrams (the kernel's
+ * UDP_MAX_SEGMENTS was 64 before Linux 6.5) and bytes. */
+#define GSO_MAX_SEGS 64
+#define GSO_MAX_BYTES 60000u
 /* Datagrams per recvmmsg() call. */
 #define RECV_BATCH 32
 /* Room for one datagram of a batch: c-ares 1.18 reads UDP answers into a
@@ -122,9 +135,14 @@ struct dns_sock {
 	uint64_t next_id;
 	struct loop_timer *notify;  /* 0 ms: hands kept send errors to on_error */
 	int hooked;
+	int gso_off;                /* a UDP_SEGMENT send failed: no GSO */
 	/* Scratch for sendmmsg(). */
 	struct mmsghdr smsgs[SEND_CHUNK];
 	struct iovec siov[SEND_CHUNK];
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		size_t align; /* struct cmsghdr's alignment */
+	} sctl[SEND_CHUNK];
 };
 
 static struct udp_sock *find_sock(const struct dns_sock *s, int fd)
@@ -176,6 +194,60 @@ static void sendq_consume(struct udp_sock *u, size_t k)
 }
 
 /*
+ * Fills s->smsgs with up to SEND_CHUNK messages for u's queue from
+ * datagram `from` on; returns the message count and sets segs[i] to the
+ * datagrams message i carries. With UDP GSO on, a run of queued datagrams
+ * of one length (their bytes are contiguous in u->buf) goes as one message
+ * with a UDP_SEGMENT control message: the kernel cuts it back into those
+ * datagrams, and the receiver sees them one by one as if sent apart.
+ */
+static unsigned build_msgs(struct dns_sock *s, const struct udp_sock *u, size_t from,
+			   unsigned segs[SEND_CHUNK])
+{
+	unsigned k = 0;
+	size_t i = from;
+
+	while (k < SEND_CHUNK && i < u->n) {
+		const struct sendq_ent *e = &u->ents[i];
+		struct msghdr *mh = &s->smsgs[k].msg_hdr;
+		unsigned run = 1;
+
+		if (!s->gso_off) {
+			while (i + run < u->n && run < GSO_MAX_SEGS &&
+			       u->ents[i + run].len == e->len &&
+			       (size_t)(run + 1) * e->len <= GSO_MAX_BYTES)
+				run++;
+		}
+		s->siov[k].iov_base = u->buf + e->off;
+		s->siov[k].iov_len = (size_t)run * e->len;
+		memset(&s->smsgs[k], 0, sizeof(s->smsgs[k]));
+		mh->msg_iov = &s->siov[k];
+		mh->msg_iovlen = 1;
+		if (run > 1) {
+			struct cmsghdr *cm;
+			uint16_t size = (uint16_t)e->len;
+
+			mh->msg_control = s->sctl[k].buf;
+			mh->msg_controllen = sizeof(s->sctl[k].buf);
+			cm = CMSG_FIRSTHDR(mh);
+			cm->cmsg_level = SOL_UDP;
+			cm->cmsg_type = UDP_SEGMENT;
+			cm->cmsg_len = CMSG_LEN(sizeof(size));
+			memcpy(CMSG_DATA(cm), &size, sizeof(size));
+		}
+		segs[k++] = run;
+		i += run;
+	}
+	return k;
+}
+
+/* The errors a kernel or path without UDP GSO gives a UDP_SEGMENT send. */
+static int is_gso_unsupported(int e)
+{
+	return e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP;
+}
+
+/*
  * Sends u's queue with sendmmsg(). Stops at EAGAIN / ENOBUFS with the rest
  * still queued (u->blocked); on any other error drops the queue and keeps
  * the error for c-ares. A socket whose error c-ares has not read yet sends
@@ -184,27 +256,19 @@ static void sendq_consume(struct udp_sock *u, size_t k)
 static void flush_sock(struct dns_sock *s, struct udp_sock *u)
 {
 	size_t done = 0;
+	unsigned segs[SEND_CHUNK];
 
 	if (u->err != 0)
 		return;
 	while (done < u->n) {
-		unsigned k = (unsigned)(u->n - done < SEND_CHUNK ? u->n - done : SEND_CHUNK);
-		int r;
+		unsigned k = build_msgs(s, u, done, segs);
+		int r = sendmmsg(u->fd, s->smsgs, k, MSG_DONTWAIT);
 
-		for (unsigned i = 0; i < k; i++) {
-			const struct sendq_ent *e = &u->ents[done + i];
-
-			s->siov[i].iov_base = u->buf + e->off;
-			s->siov[i].iov_len = e->len;
-			memset(&s->smsgs[i], 0, sizeof(s->smsgs[i]));
-			s->smsgs[i].msg_hdr.msg_iov = &s->siov[i];
-			s->smsgs[i].msg_hdr.msg_iovlen = 1;
-		}
-		r = sendmmsg(u->fd, s->smsgs, k, MSG_DONTWAIT);
 		if (r > 0) {
-			/* Short count: the next call starts at the first datagram
+			/* Short count: the next call starts at the first message
 			 * not sent, and reports its error if it fails again. */
-			done += (size_t)r;
+			for (int i = 0; i < r; i++)
+				done += segs[i];
 			continue;
 		}
 		if (r < 0 && errno == EINTR)
@@ -212,6 +276,11 @@ static void flush_sock(struct dns_sock *s, struct udp_sock *u)
 		if (r < 0 && is_transient(errno)) {
 			u->blocked = 1;
 			break;
+		}
+		if (r < 0 && segs[0] > 1 && is_gso_unsupported(errno)) {
+			/* No GSO here: send one datagram per message from now on. */
+			s->gso_off = 1;
+			continue;
 		}
 		keep_error(s, u, r < 0 ? errno : EIO);
 		done = u->n;

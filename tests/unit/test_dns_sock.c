@@ -6,7 +6,9 @@
  * with the sender's address, truncation as recvfrom does it, close dropping
  * a socket's state, EAGAIN keeping the queue and the loop retrying soon,
  * the queue's caps, a hard send error kept for c-ares' next read and handed
- * to the error callback, TCP passing straight through, and every
+ * to the error callback, runs of equal-length datagrams leaving as one UDP
+ * GSO message (and the fallback when the kernel refuses it), TCP passing
+ * straight through, and every
  * allocation of a socket's life failing in turn.
  *
  * Each UDP test pairs a socket opened through sock_open ("ours", as c-ares
@@ -27,6 +29,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,16 +42,57 @@
 
 static int fail_errno;          /* nonzero: every call fails with it */
 static int fail_once_errno;     /* nonzero: the next call fails with it */
+static int fail_gso_errno;      /* nonzero: a call with a GSO message fails with it */
 static int sendmmsg_calls;
 static int sendmmsg_msgs;       /* datagrams the real sendmmsg sent */
-static unsigned sendmmsg_last_vlen;
+static unsigned sendmmsg_last_vlen;   /* messages in the last call */
+static unsigned sendmmsg_last_dgrams; /* datagrams in the last call's messages */
+static int gso_msgs;            /* messages sent with a UDP_SEGMENT size */
+
+/* The UDP_SEGMENT size of a message; 0 without one. */
+static unsigned msg_gso_size(const struct msghdr *mh)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)mh); c != NULL;
+	     c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
+		if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_SEGMENT) {
+			uint16_t size;
+
+			memcpy(&size, CMSG_DATA(c), sizeof(size));
+			return size;
+		}
+	}
+	return 0;
+}
+
+/* The datagrams one message becomes on the wire. */
+static unsigned msg_datagrams(const struct msghdr *mh)
+{
+	size_t len = 0;
+	unsigned gso = msg_gso_size(mh);
+
+	for (size_t i = 0; i < mh->msg_iovlen; i++)
+		len += mh->msg_iov[i].iov_len;
+	if (gso == 0 || len == 0)
+		return 1;
+	return (unsigned)((len + gso - 1) / gso);
+}
 
 static int wrap_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 {
 	int r;
+	int has_gso = 0;
 
 	sendmmsg_calls++;
 	sendmmsg_last_vlen = n;
+	sendmmsg_last_dgrams = 0;
+	for (unsigned i = 0; i < n; i++) {
+		sendmmsg_last_dgrams += msg_datagrams(&v[i].msg_hdr);
+		has_gso |= msg_gso_size(&v[i].msg_hdr) != 0;
+	}
+	if (has_gso && fail_gso_errno != 0) {
+		errno = fail_gso_errno;
+		return -1;
+	}
 	if (fail_once_errno != 0) {
 		errno = fail_once_errno;
 		fail_once_errno = 0;
@@ -59,8 +103,10 @@ static int wrap_sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 		return -1;
 	}
 	r = sendmmsg(fd, v, n, flags);
-	if (r > 0)
-		sendmmsg_msgs += r;
+	for (int i = 0; i < r; i++) {
+		sendmmsg_msgs += (int)msg_datagrams(&v[i].msg_hdr);
+		gso_msgs += msg_gso_size(&v[i].msg_hdr) != 0;
+	}
 	return r;
 }
 
@@ -89,9 +135,12 @@ static void reset_wrapper(void)
 {
 	fail_errno = 0;
 	fail_once_errno = 0;
+	fail_gso_errno = 0;
 	sendmmsg_calls = 0;
 	sendmmsg_msgs = 0;
 	sendmmsg_last_vlen = 0;
+	sendmmsg_last_dgrams = 0;
+	gso_msgs = 0;
 }
 
 static void on_error(int fd, void *ud)
@@ -394,7 +443,7 @@ static void test_flush_at_sends_without_the_hook(void **state)
 
 	send_tagged(&p, "f", FLUSH_AT - 1);
 	assert_int_equal(sendmmsg_calls, 1);
-	assert_int_equal(sendmmsg_last_vlen, FLUSH_AT);
+	assert_int_equal(sendmmsg_last_dgrams, FLUSH_AT);
 	assert_int_equal(ours_state(&p)->n, 0);
 	peer_expect(&p, "f", 0, FLUSH_AT);
 
@@ -434,9 +483,166 @@ static void test_more_than_a_chunk_in_order(void **state)
 	fail_errno = 0;
 	sendmmsg_calls = 0;
 	hook(&p);
-	assert_int_equal(sendmmsg_calls, 3); /* 64 + 64 + 3 */
+	assert_int_equal(sendmmsg_calls, 1); /* "c-0".."c-130": three lengths, up to 64 a message */
 	assert_int_equal(sendmmsg_msgs, n);
 	peer_expect(&p, "c", 0, n);
+	peer_expect_nothing(&p);
+	pair_close(&p);
+}
+
+/* ---- UDP GSO ---- */
+
+/* Whether this kernel takes UDP_SEGMENT (Linux 4.18 and later). */
+static int kernel_has_udp_gso(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	int size = 100, ok;
+
+	assert_true(fd >= 0);
+	ok = setsockopt(fd, SOL_UDP, UDP_SEGMENT, &size, sizeof(size)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* Queues datagrams of exactly len bytes: "<i>" padded with '.'. */
+static void send_sized(struct pair *p, int i, size_t len)
+{
+	char msg[2048];
+	struct iovec iov;
+
+	assert_true(len < sizeof(msg) && len >= 8);
+	memset(msg, '.', len);
+	snprintf(msg, 8, "%07d", i);
+	msg[7] = '.';
+	iov.iov_base = msg;
+	iov.iov_len = len;
+	assert_int_equal(sock_sendv(p->ours, &iov, 1, p->s), (ssize_t)len);
+}
+
+/* The peer gets datagrams from..to-1 of send_sized, each on its own. */
+static void peer_expect_sized(struct pair *p, int from, int to, size_t len)
+{
+	char buf[2048], want[8];
+
+	for (int i = from; i < to; i++) {
+		ssize_t n = peer_read(p, buf, sizeof(buf));
+
+		assert_int_equal(n, (ssize_t)len);
+		snprintf(want, sizeof(want), "%07d", i);
+		assert_memory_equal(buf, want, 7);
+	}
+}
+
+static void test_equal_lengths_leave_as_one_gso_message(void **state)
+{
+	struct pair p;
+
+	(void)state;
+	pair_open(&p);
+	for (int i = 0; i < FLUSH_AT - 1; i++)
+		send_sized(&p, i, 45);
+	hook(&p);
+	assert_int_equal(sendmmsg_calls, 1);
+	assert_int_equal(sendmmsg_msgs, FLUSH_AT - 1);
+	if (kernel_has_udp_gso()) {
+		/* one message, cut back into datagrams by the kernel */
+		assert_int_equal(sendmmsg_last_vlen, 1);
+		assert_int_equal(gso_msgs, 1);
+		assert_false(p.s->gso_off);
+	} else {
+		assert_true(p.s->gso_off);
+	}
+	peer_expect_sized(&p, 0, FLUSH_AT - 1, 45);
+	peer_expect_nothing(&p);
+	pair_close(&p);
+}
+
+static void test_runs_of_lengths_keep_their_order(void **state)
+{
+	struct pair p;
+	const size_t lens[] = {40, 40, 41, 41, 41, 40, 60};
+
+	(void)state;
+	if (!kernel_has_udp_gso())
+		skip();
+	pair_open(&p);
+	for (int i = 0; i < 7; i++)
+		send_sized(&p, i, lens[i]);
+	hook(&p);
+	/* [40 40] [41 41 41] [40] [60]: a run ends where the length changes */
+	assert_int_equal(sendmmsg_calls, 1);
+	assert_int_equal(sendmmsg_last_vlen, 4);
+	assert_int_equal(gso_msgs, 2);
+	for (int i = 0; i < 7; i++)
+		peer_expect_sized(&p, i, i + 1, lens[i]);
+	peer_expect_nothing(&p);
+	pair_close(&p);
+}
+
+static void test_gso_message_caps(void **state)
+{
+	struct pair p;
+
+	(void)state;
+	if (!kernel_has_udp_gso())
+		skip();
+	pair_open(&p);
+	fail_errno = EAGAIN; /* queue them all first */
+	for (int i = 0; i < 150; i++)
+		send_sized(&p, i, 50);
+	fail_errno = 0;
+	sendmmsg_calls = 0;
+	hook(&p);
+	/* GSO_MAX_SEGS datagrams a message: 64 + 64 + 22 */
+	assert_int_equal(sendmmsg_calls, 1);
+	assert_int_equal(sendmmsg_last_vlen, 3);
+	assert_int_equal(sendmmsg_msgs, 150);
+	peer_expect_sized(&p, 0, 150, 50);
+	peer_expect_nothing(&p);
+
+	/* and GSO_MAX_BYTES: 1,000-byte datagrams go 60 a message (70 of
+	 * them stay within the peer's default receive buffer) */
+	fail_errno = EAGAIN;
+	for (int i = 0; i < 70; i++)
+		send_sized(&p, i, 1000);
+	fail_errno = 0;
+	sendmmsg_calls = 0;
+	sendmmsg_msgs = 0;
+	hook(&p);
+	assert_int_equal(sendmmsg_calls, 1);
+	assert_int_equal(sendmmsg_last_vlen, 2); /* 60 + 10 */
+	assert_int_equal(sendmmsg_msgs, 70);
+	peer_expect_sized(&p, 0, 70, 1000);
+	peer_expect_nothing(&p);
+	pair_close(&p);
+}
+
+static void test_gso_refused_falls_back_to_one_datagram_a_message(void **state)
+{
+	struct pair p;
+
+	(void)state;
+	pair_open(&p);
+	fail_gso_errno = EIO; /* what a device without UDP checksum offload gives */
+	for (int i = 0; i < 10; i++)
+		send_sized(&p, i, 45);
+	hook(&p);
+	assert_true(p.s->gso_off);
+	assert_int_equal(gso_msgs, 0);
+	assert_int_equal(sendmmsg_msgs, 10);
+	assert_int_equal(sendmmsg_last_vlen, 10);
+	assert_int_equal(ours_state(&p)->n, 0);
+	assert_int_equal(p.errors_seen, 0); /* not an error for c-ares */
+	peer_expect_sized(&p, 0, 10, 45);
+
+	/* later sends do not try again */
+	fail_gso_errno = 0;
+	for (int i = 0; i < 5; i++)
+		send_sized(&p, i, 45);
+	hook(&p);
+	assert_int_equal(gso_msgs, 0);
+	assert_int_equal(sendmmsg_last_vlen, 5);
+	peer_expect_sized(&p, 0, 5, 45);
 	peer_expect_nothing(&p);
 	pair_close(&p);
 }
@@ -1021,6 +1227,10 @@ int main(void)
 		cmocka_unit_test(test_flush_at_sends_without_the_hook),
 		cmocka_unit_test(test_loop_runs_the_hook_before_waiting),
 		cmocka_unit_test(test_more_than_a_chunk_in_order),
+		cmocka_unit_test(test_equal_lengths_leave_as_one_gso_message),
+		cmocka_unit_test(test_runs_of_lengths_keep_their_order),
+		cmocka_unit_test(test_gso_message_caps),
+		cmocka_unit_test(test_gso_refused_falls_back_to_one_datagram_a_message),
 		cmocka_unit_test(test_eagain_keeps_the_queue),
 		cmocka_unit_test(test_eagain_retried_soon_by_the_loop),
 		cmocka_unit_test(test_full_queue_fails_with_eagain),
