@@ -116,6 +116,10 @@ struct udp_sock {
 	int err;                  /* send error kept for c-ares' next read; 0: none */
 	int err_notify;           /* err is set and on_error has not run for it */
 	int blocked;              /* the last send got EAGAIN: leave retries to the hook */
+	/* The connected peer (sock_connect): a connected UDP socket receives
+	 * from it only, so reads need not ask the kernel for each source. */
+	struct sockaddr_storage peer;
+	socklen_t peerlen;        /* 0: not connected */
 	/* The send queue: n datagrams, their bytes in buf[0..used). */
 	struct sendq_ent *ents;
 	size_t n, cap_ents;
@@ -381,8 +385,17 @@ static int sock_close(ares_socket_t fd, void *ud)
 
 static int sock_connect(ares_socket_t fd, const struct sockaddr *sa, ares_socklen_t len, void *ud)
 {
-	(void)ud;
-	return connect(fd, sa, len);
+	struct udp_sock *u = find_sock(ud, fd);
+	int r = connect(fd, sa, len);
+
+	if (u != NULL) {
+		u->peerlen = 0;
+		if (r == 0 && len <= sizeof(u->peer)) {
+			memcpy(&u->peer, sa, len);
+			u->peerlen = len;
+		}
+	}
+	return r;
 }
 
 /* Fills u's empty receive batch. 0, or -1 with errno (EAGAIN: nothing). */
@@ -403,12 +416,14 @@ static int recv_fill(struct udp_sock *u)
 			memset(&rb->msgs[i], 0, sizeof(rb->msgs[i]));
 			rb->msgs[i].msg_hdr.msg_iov = &rb->iov[i];
 			rb->msgs[i].msg_hdr.msg_iovlen = 1;
-			rb->msgs[i].msg_hdr.msg_name = &rb->from[i];
 		}
 		u->rb = rb;
 	}
-	for (size_t i = 0; i < RECV_BATCH; i++)
-		rb->msgs[i].msg_hdr.msg_namelen = sizeof(rb->from[i]);
+	for (size_t i = 0; i < RECV_BATCH; i++) {
+		/* Connected: the source is u->peer, no need to copy it out. */
+		rb->msgs[i].msg_hdr.msg_name = u->peerlen > 0 ? NULL : &rb->from[i];
+		rb->msgs[i].msg_hdr.msg_namelen = u->peerlen > 0 ? 0 : sizeof(rb->from[i]);
+	}
 	do {
 		r = recvmmsg(u->fd, rb->msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
 	} while (r < 0 && errno == EINTR);
@@ -459,9 +474,10 @@ static ares_ssize_t sock_recvfrom(ares_socket_t fd, void *buf, size_t len, int f
 	n = m->msg_len < len ? m->msg_len : len;
 	memcpy(buf, u->rb->data[u->rhead], n);
 	if (from != NULL && fromlen != NULL) {
-		socklen_t have = m->msg_hdr.msg_namelen;
+		const void *src = u->peerlen > 0 ? (const void *)&u->peer : &u->rb->from[u->rhead];
+		socklen_t have = u->peerlen > 0 ? u->peerlen : m->msg_hdr.msg_namelen;
 
-		memcpy(from, &u->rb->from[u->rhead], have < *fromlen ? have : *fromlen);
+		memcpy(from, src, have < *fromlen ? have : *fromlen);
 		*fromlen = have;
 	}
 	u->rhead++;

@@ -1012,6 +1012,49 @@ static void test_recv_batch_in_order_with_source(void **state)
 	pair_close(&p);
 }
 
+/* A socket c-ares did not connect: each datagram's own source, from the
+ * kernel (a connected one gets the peer it was connected to). */
+static void test_recv_unconnected_gives_each_source(void **state)
+{
+	struct loop *l;
+	struct dns_sock *s;
+	struct sockaddr_in ours_addr, a_addr, b_addr, from;
+	socklen_t fromlen;
+	char buf[16];
+	int ours, a, b;
+
+	(void)state;
+	assert_int_equal(loop_new(&l), NP_OK);
+	assert_int_equal(dns_sock_new(l, NULL, NULL, &s), NP_OK);
+	ours = sock_open(AF_INET, SOCK_DGRAM, 0, s);
+	assert_true(ours >= 0);
+	bind_loopback(ours, &ours_addr);
+	a = socket(AF_INET, SOCK_DGRAM, 0);
+	b = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(a >= 0 && b >= 0);
+	bind_loopback(a, &a_addr);
+	bind_loopback(b, &b_addr);
+	assert_int_equal(sendto(a, "from-a", 6, 0, (struct sockaddr *)&ours_addr, sizeof(ours_addr)), 6);
+	assert_int_equal(sendto(b, "from-b", 6, 0, (struct sockaddr *)&ours_addr, sizeof(ours_addr)), 6);
+	for (int i = 0; i < 2; i++) {
+		const struct sockaddr_in *want = i == 0 ? &a_addr : &b_addr;
+
+		memset(&from, 0, sizeof(from));
+		fromlen = sizeof(from);
+		assert_int_equal(sock_recvfrom(ours, buf, sizeof(buf), 0, (struct sockaddr *)&from,
+					       &fromlen, s), 6);
+		assert_memory_equal(buf, i == 0 ? "from-a" : "from-b", 6);
+		assert_int_equal(fromlen, sizeof(struct sockaddr_in));
+		assert_int_equal(from.sin_port, want->sin_port);
+		assert_int_equal(from.sin_addr.s_addr, want->sin_addr.s_addr);
+	}
+	assert_int_equal(sock_close(ours, s), 0);
+	close(a);
+	close(b);
+	dns_sock_free(s);
+	loop_free(l);
+}
+
 static void test_recv_small_address_buffer(void **state)
 {
 	struct pair p;
@@ -1242,6 +1285,7 @@ int main(void)
 		cmocka_unit_test(test_hard_error_callback_may_close_the_socket),
 		cmocka_unit_test(test_closed_port_is_refused),
 		cmocka_unit_test(test_recv_batch_in_order_with_source),
+		cmocka_unit_test(test_recv_unconnected_gives_each_source),
 		cmocka_unit_test(test_recv_small_address_buffer),
 		cmocka_unit_test(test_recv_truncates_like_recvfrom),
 		cmocka_unit_test(test_recv_zero_length_datagram),
