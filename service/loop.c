@@ -354,7 +354,11 @@ void loop_timer_arm_us(struct loop_timer *t, uint64_t after_us)
 	/* Capacity is reserved per live timer by loop_timer_new; a timer that
 	 * was disarmed frees its slot, so this cannot overflow. */
 	/* Saturate: a huge delay means "not in this life", not a wrap-around. */
-	t->due_us = after_us > UINT64_MAX - np_now_us() ? UINT64_MAX : np_now_us() + after_us;
+	{
+		uint64_t now = np_now_us();
+
+		t->due_us = after_us > UINT64_MAX - now ? UINT64_MAX : now + after_us;
+	}
 	t->armed_round = l->round;
 	l->heap[l->heap_len] = t;
 	t->heap_idx = l->heap_len++;
