@@ -13,7 +13,10 @@
  *   3. final call: check the client's rate limit (429; not on ops routes)
  *      and the worker's load (503), then run the handler. If it answered,
  *      queue the answer now; otherwise suspend the connection and arm the
- *      request's deadline.
+ *      request's deadline. A request still suspended after
+ *      HANGUP_WATCH_AFTER_MS gets a watch on its client's socket, so that
+ *      a client that leaves cancels the work (one sweep timer per server
+ *      adds them; most requests are answered before and cost no epoll_ctl).
  *      The handler's later answer resumes the connection, MHD calls us
  *      again and we queue the answer then.
  * The completed-notification callback logs, counts and frees the request.
@@ -83,6 +86,8 @@ struct http_req {
 	struct loop_timer *deadline;
 	uint64_t deadline_us;
 	struct loop_watch *hangup;  /* the client's socket, while suspended */
+	int conn_fd;                /* that socket, -1 unknown */
+	uint64_t suspended_us;      /* when the request was suspended */
 	int client_gone;
 	http_cancel_cb cancel_cb;
 	void *cancel_ud;
@@ -105,6 +110,8 @@ struct server {
 	struct MHD_Daemon *mhd;
 	struct loop_watch *mhd_watch;
 	struct loop_timer *mhd_timer;
+	struct loop_timer *hangup_sweep; /* adds hang-up watches, see on_hangup_sweep */
+	int sweep_armed;
 	unsigned port;
 	unsigned inflight;
 	int need_run;           /* a request was resumed: run MHD before sleeping */
@@ -624,6 +631,12 @@ int http_query_bool(struct http_req *r, const char *key, int def, int *out)
 
 /* ---- request lifecycle ---- */
 
+/* A request suspended this long gets a watch on its client's socket. Most
+ * suspended requests (a DNS query to a near resolver) are answered well
+ * before, and a watch added and removed per request costs two epoll_ctl
+ * calls; a client that leaves is noticed at most about this much later. */
+#define HANGUP_WATCH_AFTER_MS 20
+
 /*
  * A suspended connection is invisible to MHD, which would notice a client
  * that left only when it writes the answer. We watch the socket for the
@@ -644,6 +657,38 @@ static void on_hangup(int fd, unsigned events, void *ud)
 		cb(cud);
 	http_reply_header(r, "Connection", "close");
 	http_reply_problem(r, 400, NULL, "the client closed the connection");
+}
+
+/*
+ * Runs while requests are suspended: gives each one suspended for
+ * HANGUP_WATCH_AFTER_MS its hang-up watch (level-triggered, so a client
+ * that left before still shows), and comes back for the younger ones.
+ */
+static void on_hangup_sweep(void *ud)
+{
+	struct server *s = ud;
+	uint64_t now = np_now_us(), due = 0;
+	const uint64_t after_us = HANGUP_WATCH_AFTER_MS * 1000u;
+
+	s->sweep_armed = 0;
+	for (size_t i = 0; i < s->npending; i++) {
+		struct http_req *r = s->pending[i];
+
+		if (r->hangup != NULL || r->conn_fd < 0 || !r->suspended)
+			continue;
+		if (now - r->suspended_us >= after_us) {
+			/* Without the watch a gone client is found at the deadline. */
+			loop_watch_new(s->loop, r->conn_fd, LOOP_PEER_CLOSED, on_hangup, r,
+				       &r->hangup);
+			continue;
+		}
+		if (due == 0 || r->suspended_us + after_us - now < due)
+			due = r->suspended_us + after_us - now;
+	}
+	if (due > 0) {
+		loop_timer_arm_us(s->hangup_sweep, due);
+		s->sweep_armed = 1;
+	}
 }
 
 static void on_deadline(void *ud)
@@ -806,6 +851,7 @@ static struct http_req *req_new(struct server *s, struct MHD_Connection *conn, c
 	r->method = method;
 	r->path = url;
 	r->route = -1;
+	r->conn_fd = -1;
 	r->start_us = np_now_us();
 	r->deadline_us = r->start_us +
 			 ((uint64_t)s->cfg->max_timeout_ms + DEADLINE_MARGIN_MS) * 1000u;
@@ -916,15 +962,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		if (pending_add(s, r) != NP_OK)
 			goto oom;
-		loop_timer_arm_us(r->deadline, r->deadline_us - np_now_us());
+		r->suspended_us = np_now_us();
+		loop_timer_arm_us(r->deadline, r->deadline_us - r->suspended_us);
 		{
 			const union MHD_ConnectionInfo *ci =
 				MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 
-			/* Without the watch a gone client is found at the deadline. */
-			if (ci != NULL)
-				loop_watch_new(s->loop, ci->connect_fd, LOOP_PEER_CLOSED, on_hangup, r,
-					       &r->hangup);
+			/* The hang-up watch comes from on_hangup_sweep, if the
+			 * request lasts. */
+			r->conn_fd = ci != NULL ? ci->connect_fd : -1;
+			if (r->conn_fd >= 0 && !s->sweep_armed) {
+				loop_timer_arm(s->hangup_sweep, HANGUP_WATCH_AFTER_MS);
+				s->sweep_armed = 1;
+			}
 		}
 		r->suspended = 1;
 		MHD_suspend_connection(conn);
@@ -1062,7 +1112,8 @@ int server_new(struct worker *w, struct loop *l, const struct config *c, unsigne
 	info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
 	if (info == NULL ||
 	    loop_watch_new(l, info->epoll_fd, LOOP_READ, on_mhd_fd, s, &s->mhd_watch) != NP_OK ||
-	    loop_timer_new(l, on_mhd_timer, s, &s->mhd_timer) != NP_OK) {
+	    loop_timer_new(l, on_mhd_timer, s, &s->mhd_timer) != NP_OK ||
+	    loop_timer_new(l, on_hangup_sweep, s, &s->hangup_sweep) != NP_OK) {
 		snprintf(err, errlen, "cannot attach the HTTP daemon to the event loop");
 		goto fail;
 	}
@@ -1130,6 +1181,7 @@ void server_free(struct server *s)
 	}
 	loop_watch_free(s->mhd_watch);
 	loop_timer_free(s->mhd_timer);
+	loop_timer_free(s->hangup_sweep);
 	free(s->pending);
 	free(s);
 }
