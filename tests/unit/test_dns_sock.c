@@ -617,6 +617,65 @@ static void test_gso_message_caps(void **state)
 	pair_close(&p);
 }
 
+static void test_gso_over_ipv6(void **state)
+{
+	struct loop *l;
+	struct dns_sock *s;
+	struct sockaddr_in6 a6, b6;
+	socklen_t len = sizeof(a6);
+	char buf[64];
+	int ours, peer;
+
+	(void)state;
+	if (!kernel_has_udp_gso())
+		skip();
+	reset_wrapper();
+	assert_int_equal(loop_new(&l), NP_OK);
+	assert_int_equal(dns_sock_new(l, NULL, NULL, &s), NP_OK);
+	ours = sock_open(AF_INET6, SOCK_DGRAM, 0, s);
+	peer = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	assert_true(ours >= 0 && peer >= 0);
+	memset(&a6, 0, sizeof(a6));
+	a6.sin6_family = AF_INET6;
+	a6.sin6_addr = in6addr_loopback;
+	b6 = a6;
+	if (bind(ours, (struct sockaddr *)&a6, sizeof(a6)) != 0) {
+		/* no ::1 on this machine */
+		assert_int_equal(sock_close(ours, s), 0);
+		close(peer);
+		dns_sock_free(s);
+		loop_free(l);
+		skip();
+	}
+	assert_int_equal(bind(peer, (struct sockaddr *)&b6, sizeof(b6)), 0);
+	assert_int_equal(getsockname(peer, (struct sockaddr *)&b6, &len), 0);
+	assert_int_equal(sock_connect(ours, (struct sockaddr *)&b6, sizeof(b6), s), 0);
+	for (int i = 0; i < 10; i++) {
+		struct iovec iov;
+
+		snprintf(buf, sizeof(buf), "six-%03d", i);
+		iov.iov_base = buf;
+		iov.iov_len = 7;
+		assert_int_equal(sock_sendv(ours, &iov, 1, s), 7);
+	}
+	on_before_sleep(l, s);
+	assert_int_equal(sendmmsg_last_vlen, 1);
+	assert_int_equal(gso_msgs, 1);
+	for (int i = 0; i < 10; i++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "six-%03d", i);
+		assert_int_equal(recv(peer, buf, sizeof(buf), MSG_DONTWAIT), 7);
+		assert_memory_equal(buf, want, 7);
+	}
+	assert_int_equal(recv(peer, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	assert_int_equal(sock_close(ours, s), 0);
+	close(peer);
+	dns_sock_free(s);
+	loop_free(l);
+	reset_wrapper();
+}
+
 static void test_gso_refused_falls_back_to_one_datagram_a_message(void **state)
 {
 	struct pair p;
@@ -1273,6 +1332,7 @@ int main(void)
 		cmocka_unit_test(test_equal_lengths_leave_as_one_gso_message),
 		cmocka_unit_test(test_runs_of_lengths_keep_their_order),
 		cmocka_unit_test(test_gso_message_caps),
+		cmocka_unit_test(test_gso_over_ipv6),
 		cmocka_unit_test(test_gso_refused_falls_back_to_one_datagram_a_message),
 		cmocka_unit_test(test_eagain_keeps_the_queue),
 		cmocka_unit_test(test_eagain_retried_soon_by_the_loop),
