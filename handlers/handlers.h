@@ -16,6 +16,8 @@ void handle_version(struct http_req *r);
 void handle_metrics(struct http_req *r);
 void handle_openapi(struct http_req *r);
 void handle_dashboard(struct http_req *r);
+void handle_dashboard_js(struct http_req *r);
+void handle_dashboard_css(struct http_req *r);
 void handle_debug_delay(struct http_req *r);
 
 /* handlers/dns.c, rdns.c, doh.c */

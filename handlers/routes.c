@@ -13,6 +13,8 @@
 
 const struct route routes_table[] = {
 	{"GET", "/", handle_dashboard, ROUTE_PUBLIC | ROUTE_OPS},
+	{"GET", "/dashboard.js", handle_dashboard_js, ROUTE_PUBLIC | ROUTE_OPS},
+	{"GET", "/dashboard.css", handle_dashboard_css, ROUTE_PUBLIC | ROUTE_OPS},
 	{"GET", "/healthz", handle_healthz, ROUTE_PUBLIC | ROUTE_OPS},
 	{"GET", "/readyz", handle_readyz, ROUTE_PUBLIC | ROUTE_OPS},
 	{"GET", "/version", handle_version, ROUTE_PUBLIC | ROUTE_OPS},

@@ -246,7 +246,7 @@ void config_print_help(FILE *f)
 	fprintf(f, "Usage: netprobe [options]\n\n"
 		   "A network-diagnostics REST service: DNS, reverse DNS, DNS-over-HTTPS,\n"
 		   "target policy checks, and demo TCP/UDP listeners. See openapi.yaml\n"
-		   "(served at /openapi.yaml) for the API.\n\n"
+		   "(served at /openapi.yaml) for the API; a browser dashboard is at /.\n\n"
 		   "Every option can also be set through the environment variable shown;\n"
 		   "flags win over the environment. Forms: --flag=value or --flag value;\n"
 		   "boolean flags alone mean true (--no-FLAG means false).\n\n");

@@ -2,6 +2,7 @@
 #   unit:        tests/unit/test_*.c      (cmocka, linked against netprobe_core
 #                and tests/unit/support/alloc_fail.c)
 #   integration: tests/integration/test_*.py (real binary vs real loopback peers)
+#   browser:     tests/browser/test_*.py (the dashboard in a real browser)
 #   fuzz:        tests/fuzz/fuzz_*.c      (libFuzzer; NETPROBE_FUZZ=ON with clang)
 pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
 
@@ -26,14 +27,21 @@ foreach(src IN LISTS NP_UNIT_TESTS)
 endforeach()
 
 find_program(PYTHON3 python3 REQUIRED)
-file(GLOB NP_INTEGRATION_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/integration/test_*.py)
-foreach(src IN LISTS NP_INTEGRATION_TESTS)
-  get_filename_component(name ${src} NAME_WE)
-  add_test(NAME integration.${name} COMMAND ${PYTHON3} -m unittest -v ${name}
-           WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/integration)
-  set_tests_properties(integration.${name} PROPERTIES LABELS integration TIMEOUT 600
-    ENVIRONMENT "NETPROBE_BIN=$<TARGET_FILE:netprobe>;NETPROBE_SOURCE_DIR=${CMAKE_SOURCE_DIR};NETPROBE_BUILD_DIR=${CMAKE_BINARY_DIR}")
-endforeach()
+# Python unittest files DIR/test_*.py as tests LABEL.<name>, run from DIR
+# against the built binary.
+function(np_add_python_tests label dir)
+  file(GLOB tests CONFIGURE_DEPENDS ${dir}/test_*.py)
+  foreach(src IN LISTS tests)
+    get_filename_component(name ${src} NAME_WE)
+    add_test(NAME ${label}.${name} COMMAND ${PYTHON3} -m unittest -v ${name}
+             WORKING_DIRECTORY ${dir})
+    set_tests_properties(${label}.${name} PROPERTIES LABELS ${label} TIMEOUT 600
+      ENVIRONMENT "NETPROBE_BIN=$<TARGET_FILE:netprobe>;NETPROBE_SOURCE_DIR=${CMAKE_SOURCE_DIR};NETPROBE_BUILD_DIR=${CMAKE_BINARY_DIR}")
+  endforeach()
+endfunction()
+np_add_python_tests(integration ${CMAKE_SOURCE_DIR}/tests/integration)
+# the dashboard in Debian's chromium, driven by playwright-core
+np_add_python_tests(browser ${CMAKE_SOURCE_DIR}/tests/browser)
 
 if(NETPROBE_FUZZ)
   file(GLOB NP_FUZZ_TARGETS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_*.c)

@@ -115,6 +115,7 @@ mx       IN MX     10 mail.np.test.
 mx       IN MX     20 backup.example.net.
 mail     IN A      192.0.2.25
 txt      IN TXT    "hello world"
+html     IN TXT    "<img src=x onerror=window.__np_xss=1>" "<script>window.__np_xss=2</script>"
 esc      IN TXT    "say \\"hi\\"" "back\\\\slash" "caf\\195\\169" "tab\\009end" "semi;colon"
 bigtxt   IN TXT    {big}
 _sip._tcp IN SRV   10 60 5060 sip.np.test.

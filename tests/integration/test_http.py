@@ -88,8 +88,32 @@ class SharedServiceTests(ServiceTestCase):
         self.assertEqual(body, harness.read_source("web/index.html"))
         self.assertTrue(body.lower().startswith(b"<!doctype html>"), body[:40])
         self.assertEqual(headers["Content-Security-Policy"],
-                         "default-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+                         "default-src 'none'; script-src 'self'; style-src 'self'; "
+                         "connect-src 'self'; img-src 'self'; base-uri 'none'; "
+                         "form-action 'none'; frame-ancestors 'none'")
         self.assertEqual(headers["X-Content-Type-Options"], "nosniff")
+        self.assertEqual(headers["Cache-Control"], "no-cache")
+        # The page runs no inline script or style (the policy forbids them).
+        self.assertNotRegex(body, rb"<script(?![^>]*\bsrc=)[^>]*>")
+        self.assertNotIn(b"<style", body.lower())
+        self.assertNotIn(b" style=", body.lower())
+        self.assertNotRegex(body, rb"\son[a-z]+=")
+
+    def test_dashboard_script_and_style(self):
+        for path, ctype, src in (("/dashboard.js", "text/javascript; charset=utf-8",
+                                  "web/dashboard.js"),
+                                 ("/dashboard.css", "text/css; charset=utf-8",
+                                  "web/dashboard.css")):
+            status, headers, body = self.svc.get(path)
+            self.assertEqual(status, 200, path)
+            self.assertEqual(headers["Content-Type"], ctype)
+            self.assertEqual(headers["Cache-Control"], "no-cache")
+            self.assertEqual(headers["X-Content-Type-Options"], "nosniff")
+            self.assertEqual(body, harness.read_source(src))
+            # HEAD gives the headers alone.
+            status, headers, body = self.svc.request("HEAD", path)
+            self.assertEqual((status, body), (200, b""))
+            self.assertEqual(int(headers["Content-Length"]), len(harness.read_source(src)))
 
     # -- errors --
 

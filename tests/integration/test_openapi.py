@@ -1073,6 +1073,14 @@ def _check_dashboard(tc, r):
     tc.assertIn(b"<html", r.body.lower())
 
 
+def _check_dashboard_js(tc, r):
+    tc.assertIn(b"addEventListener", r.body)
+
+
+def _check_dashboard_css(tc, r):
+    tc.assertIn(b"font-family", r.body)
+
+
 def _check_health(tc, r):
     tc.assertEqual(r.json(), {"status": "ok"})
 
@@ -1199,6 +1207,8 @@ _DENIED = "169.254.169.254"
 
 CASES = {
     "getDashboard": [Case(200, check=_check_dashboard), Case(413, big_body=True)],
+    "getDashboardScript": [Case(200, check=_check_dashboard_js), Case(413, big_body=True)],
+    "getDashboardStyle": [Case(200, check=_check_dashboard_css), Case(413, big_body=True)],
     "getHealth": [Case(200, check=_check_health),
                   Case(200, headers={"X-Request-Id": "client-id_1.2:3"}),
                   Case(413, big_body=True)],

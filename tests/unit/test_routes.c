@@ -102,8 +102,9 @@ static void test_public_routes(void **state)
 
 static void test_ops_routes(void **state)
 {
-	static const char *const ops[] = {"/", "/healthz", "/readyz", "/version", "/metrics",
-					  "/openapi.yaml"};
+	static const char *const ops[] = {"/",        "/dashboard.js", "/dashboard.css",
+					  "/healthz", "/readyz",       "/version",
+					  "/metrics", "/openapi.yaml"};
 	unsigned nops = 0;
 
 	(void)state;

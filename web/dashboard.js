@@ -1,0 +1,320 @@
+// dashboard.js - the page at / : forms that call netprobe's own API (same
+// origin) and show what it answered. Every value from an answer is put in
+// the page as text (textContent), never as markup: DNS data is written by
+// whoever runs the zone, and a TXT record may well hold "<script>".
+"use strict";
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+
+  // el("td", {class: "x"}, "text", child, ...): an element with text children.
+  function el(tag, attrs, ...kids) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      e.setAttribute(k, v === true ? "" : String(v));
+    }
+    for (const k of kids) {
+      if (k === undefined || k === null) continue;
+      e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+    }
+    return e;
+  }
+
+  function show(out, ...nodes) {
+    out.replaceChildren(...nodes);
+  }
+
+  // The token box: kept for this tab only.
+  const TOKEN_KEY = "netprobe.token";
+  function token() {
+    return $("token").value.trim();
+  }
+
+  // Calls the API. Resolves to {ok, status, body, requestId}; body is the
+  // parsed JSON (or null), ok is false for a problem+json or any non-2xx.
+  async function call(method, path, body) {
+    const headers = { Accept: "application/json" };
+    if (token() !== "") headers.Authorization = "Bearer " + token();
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let res;
+    try {
+      res = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        cache: "no-store",
+      });
+    } catch (err) {
+      return { ok: false, status: 0, body: null, requestId: "", network: String(err) };
+    }
+    const text = await res.text();
+    let parsed = null;
+    try {
+      parsed = text === "" ? null : JSON.parse(text);
+    } catch (err) {
+      parsed = null;
+    }
+    return {
+      ok: res.ok,
+      status: res.status,
+      body: parsed,
+      text,
+      requestId: res.headers.get("X-Request-Id") || "",
+    };
+  }
+
+  // What a failed call shows: the problem document's words and parameter.
+  function problemView(r) {
+    if (r.status === 0) {
+      return el("div", { class: "problem" },
+        el("strong", { class: "problem-title" }, "No answer from netprobe"),
+        el("div", { class: "problem-detail" }, r.network || ""));
+    }
+    const p = r.body && typeof r.body === "object" ? r.body : {};
+    return el("div", { class: "problem", "data-status": r.status },
+      el("strong", { class: "problem-title" }, r.status + " " + (p.title || "error")),
+      el("div", { class: "problem-detail" }, p.detail || r.text || ""),
+      p.parameter ? el("div", { class: "problem-param" }, "parameter: ", el("code", {}, p.parameter)) : null,
+      r.requestId ? el("div", { class: "muted" }, "request " + r.requestId) : null);
+  }
+
+  function busy(out) {
+    show(out, el("div", { class: "muted busy" }, "working…"));
+  }
+
+  function fmtMs(v) {
+    return typeof v === "number" ? v.toFixed(3) + " ms" : "";
+  }
+
+  // The finding of a probe that ran but did not get an answer.
+  function findingView(res) {
+    if (!res || res.status === "ok" || !res.error) return null;
+    return el("div", { class: "finding" },
+      el("strong", {}, res.error.code || "error"), " ", res.error.message || "");
+  }
+
+  function flagsText(flags) {
+    if (!flags) return "";
+    return Object.entries(flags).filter(([, v]) => v).map(([k]) => k).join(" ");
+  }
+
+  function rrTable(section, rrs) {
+    const t = el("table", { class: "rrs", "data-section": section },
+      el("caption", {}, section + " (" + rrs.length + ")"),
+      el("thead", {}, el("tr", {},
+        el("th", {}, "name"), el("th", {}, "ttl"), el("th", {}, "class"),
+        el("th", {}, "type"), el("th", {}, "data"))));
+    const tb = el("tbody", {});
+    for (const rr of rrs) {
+      tb.append(el("tr", {},
+        el("td", { class: "rr-name" }, rr.name),
+        el("td", { class: "rr-ttl" }, rr.ttl),
+        el("td", { class: "rr-class" }, rr.class),
+        el("td", { class: "rr-type" }, rr.type),
+        el("td", { class: "rr-data" }, rr.data)));
+    }
+    t.append(tb);
+    return t;
+  }
+
+  function rawJson(body) {
+    return el("details", { class: "raw" }, el("summary", {}, "JSON"),
+      el("pre", {}, JSON.stringify(body, null, 2)));
+  }
+
+  // One DNS result (DnsResult in openapi.yaml).
+  function dnsResultView(res, requestId) {
+    const q = res.query || {};
+    const summary = el("div", { class: "summary" },
+      el("span", { class: "status", "data-status": res.status }, res.status),
+      res.rcode ? el("span", { class: "rcode" }, res.rcode) : null,
+      el("span", { class: "flags" }, flagsText(res.flags)),
+      el("span", { class: "server" }, (q.server || "") + " " + (q.transport || "")),
+      el("span", { class: "time" }, fmtMs(res.timing && res.timing.total_ms)),
+      requestId ? el("span", { class: "muted" }, "request " + requestId) : null);
+    const parts = [summary, findingView(res)];
+    for (const s of ["answer", "authority", "additional"]) {
+      if (Array.isArray(res[s]) && res[s].length > 0) parts.push(rrTable(s, res[s]));
+    }
+    if (res.status === "ok" && (res.answer || []).length === 0) {
+      parts.push(el("div", { class: "muted no-answer" }, "no answer records"));
+    }
+    return el("div", { class: "result" }, ...parts);
+  }
+
+  function params(pairs) {
+    const u = new URLSearchParams();
+    for (const [k, v] of pairs) {
+      if (v !== undefined && v !== null && v !== "") u.append(k, v);
+    }
+    return u.toString();
+  }
+
+  // ---- the forms ----
+
+  async function onDns(ev) {
+    ev.preventDefault();
+    const out = $("dns-out");
+    busy(out);
+    const qs = params([
+      ["name", $("dns-name").value.trim()],
+      ["type", $("dns-type").value.trim()],
+      ["server", $("dns-server").value.trim()],
+      ["transport", $("dns-transport").value],
+      ["timeout_ms", $("dns-timeout").value.trim()],
+      ["rd", $("dns-rd").checked ? "1" : "0"],
+      ["cd", $("dns-cd").checked ? "1" : "0"],
+      ["do", $("dns-do").checked ? "1" : "0"],
+    ]);
+    const r = await call("GET", "/dns?" + qs);
+    if (!r.ok) return show(out, problemView(r));
+    show(out, dnsResultView(r.body, r.requestId), rawJson(r.body));
+  }
+
+  async function onCompare(ev) {
+    ev.preventDefault();
+    const out = $("cmp-out");
+    busy(out);
+    const qs = params([
+      ["name", $("cmp-name").value.trim()],
+      ["type", $("cmp-type").value.trim()],
+      ["servers", $("cmp-servers").value.replace(/\s+/g, "")],
+    ]);
+    const r = await call("GET", "/dns?" + qs);
+    if (!r.ok) return show(out, problemView(r));
+    const b = r.body;
+    const t = el("table", { class: "compare" },
+      el("thead", {}, el("tr", {},
+        el("th", {}, "server"), el("th", {}, "status"), el("th", {}, "rcode"),
+        el("th", {}, "time"), el("th", {}, "answer"))));
+    const tb = el("tbody", {});
+    for (const res of b.results || []) {
+      tb.append(el("tr", {},
+        el("td", { class: "cmp-server" }, res.query ? res.query.server : ""),
+        el("td", { class: "cmp-status" }, res.status),
+        el("td", { class: "cmp-rcode" }, res.rcode || (res.error ? res.error.code : "")),
+        el("td", {}, fmtMs(res.timing && res.timing.total_ms)),
+        el("td", { class: "cmp-answer" }, (res.answer || []).map((a) => a.data).join(", "))));
+    }
+    t.append(tb);
+    show(out,
+      el("div", { class: "summary" },
+        el("span", { class: "agree", "data-agree": b.agree ? "1" : "0" },
+          b.agree ? "the resolvers agree" : "the resolvers differ"),
+        el("span", { class: "muted" }, "request " + r.requestId)),
+      t, rawJson(b));
+  }
+
+  async function onRdns(ev) {
+    ev.preventDefault();
+    const out = $("rdns-out");
+    busy(out);
+    const qs = params([
+      ["ip", $("rdns-ip").value.trim()],
+      ["confirm", $("rdns-confirm").checked ? "1" : "0"],
+    ]);
+    const r = await call("GET", "/rdns?" + qs);
+    if (!r.ok) return show(out, problemView(r));
+    const b = r.body;
+    const conf = b.confirmation;
+    const byName = new Map(((conf && conf.names) || []).map((n) => [n.name, n]));
+    const list = el("ul", { class: "ptr-names" });
+    for (const name of b.names || []) {
+      const c = byName.get(name);
+      list.append(el("li", { class: "ptr-name" },
+        el("span", { class: "ptr-target" }, name),
+        c ? el("span", { class: c.confirmed ? "confirmed" : "unconfirmed" },
+          c.confirmed ? " maps back" : " does not map back",
+          c.addresses && c.addresses.length ? " (" + c.addresses.join(", ") + ")" : "") : null));
+    }
+    show(out,
+      el("div", { class: "summary" },
+        el("span", { class: "status", "data-status": b.status }, b.status),
+        b.rcode ? el("span", { class: "rcode" }, b.rcode) : null,
+        el("span", {}, "asked "), el("code", { class: "ptr-asked" }, b.ptr_name),
+        conf ? el("span", { class: "fcrdns", "data-confirmed": conf.confirmed ? "1" : "0" },
+          conf.confirmed ? "forward-confirmed" : "not forward-confirmed") : null,
+        el("span", { class: "muted" }, "request " + r.requestId)),
+      findingView(b),
+      (b.names || []).length ? list : el("div", { class: "muted no-answer" }, "no PTR names"),
+      rawJson(b));
+  }
+
+  async function onBatch(ev) {
+    ev.preventDefault();
+    const out = $("batch-out");
+    const names = $("batch-names").value.split(/\r?\n/).map((s) => s.trim()).filter((s) => s !== "");
+    if (names.length === 0) return show(out, el("div", { class: "problem" }, "no names"));
+    busy(out);
+    const r = await call("POST", "/dns", { type: $("batch-type").value.trim(), queries: names });
+    if (!r.ok) return show(out, problemView(r));
+    const t = el("table", { class: "batch" },
+      el("thead", {}, el("tr", {},
+        el("th", {}, "name"), el("th", {}, "status"), el("th", {}, "rcode"),
+        el("th", {}, "time"), el("th", {}, "answer"))));
+    const tb = el("tbody", {});
+    for (const res of r.body.results || []) {
+      tb.append(el("tr", {},
+        el("td", { class: "b-name" }, res.query ? res.query.name : ""),
+        el("td", { class: "b-status" }, res.status),
+        el("td", { class: "b-rcode" }, res.rcode || (res.error ? res.error.code : "")),
+        el("td", {}, fmtMs(res.timing && res.timing.total_ms)),
+        el("td", { class: "b-answer" }, (res.answer || []).map((a) => a.type + " " + a.data).join(", "))));
+    }
+    t.append(tb);
+    show(out,
+      el("div", { class: "summary" }, el("span", {}, r.body.count + " names"),
+        el("span", { class: "muted" }, "request " + r.requestId)),
+      t, rawJson(r.body));
+  }
+
+  async function onPolicy(ev) {
+    ev.preventDefault();
+    const out = $("policy-out");
+    busy(out);
+    const r = await call("GET", "/policy/check?" + params([["target", $("policy-target").value.trim()]]));
+    if (!r.ok) return show(out, problemView(r));
+    const b = r.body;
+    const rows = (b.addresses && b.addresses.length) ? b.addresses : [b];
+    const list = el("ul", { class: "verdicts" });
+    for (const a of rows) {
+      list.append(el("li", { class: a.allowed ? "allowed" : "denied" },
+        el("code", {}, a.address || b.target), " ", a.verdict || (a.allowed ? "allow" : "deny"),
+        a.rule ? " (rule " + a.rule + ")" : "", a.reason ? ": " + a.reason : ""));
+    }
+    show(out,
+      el("div", { class: "summary" },
+        el("span", { class: "verdict", "data-allowed": b.allowed ? "1" : "0" },
+          b.allowed ? "allowed" : "denied"),
+        el("span", { class: "muted" }, "request " + r.requestId)),
+      list, rawJson(b));
+  }
+
+  async function loadVersion() {
+    const r = await call("GET", "/version");
+    if (r.ok && r.body && r.body.version) $("version").textContent = "v" + r.body.version;
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    try {
+      $("token").value = sessionStorage.getItem(TOKEN_KEY) || "";
+    } catch (err) {
+      // storage may be off; the box still works for this page
+    }
+    $("token").addEventListener("change", () => {
+      try {
+        sessionStorage.setItem(TOKEN_KEY, token());
+      } catch (err) {
+        // as above
+      }
+    });
+    $("dns-form").addEventListener("submit", onDns);
+    $("cmp-form").addEventListener("submit", onCompare);
+    $("rdns-form").addEventListener("submit", onRdns);
+    $("batch-form").addEventListener("submit", onBatch);
+    $("policy-form").addEventListener("submit", onPolicy);
+    document.body.dataset.ready = "1";
+    loadVersion();
+  });
+})();
