@@ -21,8 +21,9 @@
     return e;
   }
 
+  // Replaces what an output area shows; null entries are parts left out.
   function show(out, ...nodes) {
-    out.replaceChildren(...nodes);
+    out.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined));
   }
 
   // The token box: kept for this tab only.

@@ -65,6 +65,9 @@ async function read(page, out) {
       // markup that came from an answer would show up as elements here
       elements: [...root.querySelectorAll("img, script, iframe, object, embed")].length,
       raw: text("details.raw pre"),
+      // everything shown but the raw JSON
+      shown: [...root.childNodes].filter((n) => !(n.matches && n.matches("details.raw")))
+        .map((n) => n.textContent).join(" "),
     };
   }, out);
 }

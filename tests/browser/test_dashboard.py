@@ -77,6 +77,11 @@ class DashboardTest(unittest.TestCase):
         if problems:
             raise AssertionError("\n".join(problems))
 
+    def test_nothing_shows_null_or_undefined(self):
+        for key, out in self.seen.items():
+            if isinstance(out, dict) and "shown" in out:
+                self.assertNotRegex(out["shown"], r"\b(null|undefined|NaN|\[object)", key)
+
     def test_page_loads_clean(self):
         s = self.seen
         self.assertEqual(s["page_status"], 200)
