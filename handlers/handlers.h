@@ -20,6 +20,10 @@ void handle_dashboard_js(struct http_req *r);
 void handle_dashboard_css(struct http_req *r);
 void handle_debug_delay(struct http_req *r);
 
+/* handlers/rawx.c */
+void handle_tcp(struct http_req *r);
+void handle_udp(struct http_req *r);
+
 /* handlers/dns.c, rdns.c, doh.c */
 void handle_dns(struct http_req *r);
 void handle_rdns(struct http_req *r);

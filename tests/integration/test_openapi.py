@@ -547,6 +547,7 @@ class Service:
             self.proc = subprocess.Popen(args + self.extra_args, stdin=subprocess.DEVNULL,
                                          stdout=self.log, stderr=subprocess.STDOUT)
             self.port = port
+            self.tcp_port, self.udp_port = ltcp, ludp
             if self.wait_ready():
                 return self
             last = self.output()
@@ -1069,6 +1070,31 @@ class Case:
         return query.replace("{dns}", dns_server), headers, body
 
 
+def _closed_port():
+    """A loopback TCP/UDP port this test held and let go: nothing listens."""
+    return pick_ports()[0]
+
+
+def _check_raw(status, code=None, data=None):
+    def check(tc, r):
+        doc = r.json()
+        tc.assertEqual(doc["status"], status, doc)
+        if code is not None:
+            tc.assertEqual(doc["error"]["code"], code)
+        if data is not None:
+            got = doc["received"] if "received" in doc else doc["datagrams"][0]
+            tc.assertEqual(got["data"], data)
+    return check
+
+
+def _listener_body(proto):
+    def body():
+        svc = LiveConformanceTest.svc
+        return {"host": "127.0.0.1", "data": "Hello from client",
+                "port": svc.tcp_port if proto == "tcp" else svc.udp_port}
+    return body
+
+
 def _check_dashboard(tc, r):
     tc.assertIn(b"<html", r.body.lower())
 
@@ -1277,6 +1303,45 @@ CASES = {
              parameter="queries[0].server"),
         Case(413, big_body=True, parameter="body"),
     ],
+    "tcpExchange": [
+        Case(200, body=lambda: {"host": "127.0.0.1", "port": _closed_port()},
+             check=_check_raw("error", "connect_refused")),
+        Case(200, body=_listener_body("tcp"), check=_check_raw("ok", data="Hello from server")),
+        Case(200, body=lambda: {"host": "127.0.0.1", "port": LiveConformanceTest.svc.tcp_port,
+                                "data_base64": "aGk=", "max_bytes": 5, "half_close": True},
+             check=_check_raw("ok", data="Hello")),
+        Case(400, parameter="body"),
+        Case(400, body=[], parameter="body"),
+        Case(400, body={"port": 80}, parameter="host"),
+        Case(400, body={"host": "bad..name", "port": 80}, parameter="host"),
+        Case(400, body={"host": "127.0.0.1"}, parameter="port"),
+        Case(400, body={"host": "127.0.0.1", "port": "80"}, parameter="port"),
+        Case(400, body={"host": "127.0.0.1", "port": 80, "data": "a", "data_base64": "YQ=="},
+             parameter="data_base64"),
+        Case(400, body={"host": "127.0.0.1", "port": 80, "data_base64": "!"},
+             parameter="data_base64"),
+        Case(400, body={"host": "127.0.0.1", "port": 80, "max_datagrams": 2},
+             parameter="max_datagrams"),
+        Case(400, body={"host": "127.0.0.1", "port": 80, "max_bytes": 0}, parameter="max_bytes"),
+        Case(401, body={"host": "127.0.0.1", "port": 80}, token="none", parameter="Authorization"),
+        Case(403, body={"host": _DENIED, "port": 80}, parameter="host"),
+        Case(413, big_body=True, parameter="body"),
+    ],
+    "udpExchange": [
+        Case(200, body=lambda: {"host": "127.0.0.1", "port": _closed_port()},
+             check=_check_raw("error", "connect_refused")),
+        Case(200, body=_listener_body("udp"), check=_check_raw("ok", data="Hello from server")),
+        Case(400, parameter="body"),
+        Case(400, body={"host": "127.0.0.1"}, parameter="port"),
+        Case(400, body={"host": "127.0.0.1", "port": 53, "idle_ms": 5}, parameter="idle_ms"),
+        Case(400, body={"host": "127.0.0.1", "port": 53, "half_close": True},
+             parameter="half_close"),
+        Case(400, body={"host": "127.0.0.1", "port": 53, "max_datagrams": 101},
+             parameter="max_datagrams"),
+        Case(401, body={"host": "127.0.0.1", "port": 53}, token="none", parameter="Authorization"),
+        Case(403, body={"host": "[::ffff:169.254.169.254]", "port": 53}, parameter="host"),
+        Case(413, big_body=True, parameter="body"),
+    ],
     "reverseLookup": [
         Case(200, "?ip=192.0.2.10", check=_check_rdns(["host.test."])),
         Case(200, "?ip=192.0.2.10&confirm=1", check=_check_rdns(["host.test."], True)),
@@ -1348,12 +1413,14 @@ COVERED_ELSEWHERE = {
     ("reverseLookup", "503"): _SHUTDOWN,
     ("dohGet", "503"): _SHUTDOWN,
     ("dohPost", "503"): _SHUTDOWN,
+    ("tcpExchange", "503"): _SHUTDOWN,
+    ("udpExchange", "503"): _SHUTDOWN,
     ("debugDelay", "404"): "NoDebugEndpointsTest: the service without --debug-endpoints",
 }
 _RATE_LIMITED = "RateLimitTest: the service with --rate-limit, the client's bucket empty"
 COVERED_ELSEWHERE.update({(op_id, "429"): _RATE_LIMITED for op_id in (
     "dnsLookup", "dnsBatch", "reverseLookup", "dohGet", "dohPost", "checkPolicy",
-    "debugDelay")})
+    "tcpExchange", "udpExchange", "debugDelay")})
 _CAPPED = ("each query's timeout_ms is capped at --max-timeout-ms and the deadline is "
            "--max-timeout-ms + 5 s, so only a stalled event loop gets it")
 UNREACHABLE = {
@@ -1365,6 +1432,8 @@ UNREACHABLE = {
     ("dnsBatch", "504"): _CAPPED + " (a batch runs its queries at once)",
     ("dohGet", "504"): _CAPPED,
     ("dohPost", "504"): _CAPPED,
+    ("tcpExchange", "504"): _CAPPED,
+    ("udpExchange", "504"): _CAPPED,
     ("reverseLookup", "504"): "needs a PTR answer and then forward lookups (confirm=1) "
                               "whose times add up to more than --max-timeout-ms + 5 s: "
                               "over 10 s of waiting, too slow for this test",
@@ -1616,18 +1685,32 @@ class ShutdownTest(unittest.TestCase):
         ("reverseLookup", "?ip=192.0.2.99&timeout_ms=20000&tries=1", None, None),
         ("dohGet", "?dns=" + _DOH_SLOW, None, None),
         ("dohPost", "", dns_query("slow.test"), "application/dns-message"),
+        # peers test_drain holds open and silent
+        ("tcpExchange", "", {"host": "127.0.0.1", "port": "{silent_tcp}"}, None),
+        ("udpExchange", "", {"host": "127.0.0.1", "port": "{silent_udp}"}, None),
     ]
 
     def test_drain(self):
         doc = spec()
         dns = FakeDns()
         svc = None
+        # A TCP peer that accepts (the kernel does) and never speaks, and a
+        # UDP peer that never answers.
+        silent_tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        silent_udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
+            silent_tcp.bind(("127.0.0.1", 0))
+            silent_tcp.listen(8)
+            silent_udp.bind(("127.0.0.1", 0))
+            self.silent = {b'"{silent_tcp}"': silent_tcp.getsockname()[1],
+                           b'"{silent_udp}"': silent_udp.getsockname()[1]}
             svc = Service(["--shutdown-grace", "2000", "--auth-token", TOKEN,
                            "--dns-server", dns.server, "--default-timeout-ms", "20000"]).start()
             self.drain(doc, svc)
         finally:
             dns.close()
+            silent_tcp.close()
+            silent_udp.close()
             if svc is not None:
                 svc.close()
 
@@ -1650,6 +1733,8 @@ class ShutdownTest(unittest.TestCase):
             headers = dict(auth)
             if body is not None and not isinstance(body, bytes):
                 body = json.dumps(body).encode()
+                for placeholder, port in self.silent.items():
+                    body = body.replace(placeholder, str(port).encode())
                 headers["Content-Type"] = "application/json"
             if ctype is not None:
                 headers["Content-Type"] = ctype
