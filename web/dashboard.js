@@ -270,6 +270,54 @@
       t, rawJson(r.body));
   }
 
+  // "\r\n" typed as four characters becomes CR LF, as in a shell's printf.
+  function unescapeControls(text) {
+    return text.replace(/\\([rnt\\])/g, (m, c) => ({ r: "\r", n: "\n", t: "\t", "\\": "\\" })[c]);
+  }
+
+  function bytesView(cls, b) {
+    return el("pre", { class: cls, "data-encoding": b.encoding },
+      b.encoding === "base64" ? "(base64) " + b.data : b.data);
+  }
+
+  async function onRaw(ev) {
+    ev.preventDefault();
+    const out = $("raw-out");
+    const proto = $("raw-proto").value;
+    busy(out);
+    const body = { host: $("raw-host").value.trim(), port: Number($("raw-port").value) };
+    const data = $("raw-data").value;
+    if (data !== "") body.data = unescapeControls(data);
+    if ($("raw-max").value.trim() !== "") body.max_bytes = Number($("raw-max").value);
+    if ($("raw-timeout").value.trim() !== "") body.timeout_ms = Number($("raw-timeout").value);
+    if (proto === "tcp" && $("raw-half-close").checked) body.half_close = true;
+    const r = await call("POST", "/" + proto, body);
+    if (!r.ok) return show(out, problemView(r));
+    const b = r.body;
+    const parts = [
+      el("div", { class: "summary" },
+        el("span", { class: "status", "data-status": b.status }, b.status),
+        el("span", { class: "raw-peer" }, (b.address || b.target.host) + " port " + b.target.port),
+        el("span", { class: "ended-by" }, "ended by " + b.ended_by),
+        el("span", {}, b.sent.bytes + " bytes sent"),
+        el("span", { class: "time" }, fmtMs(b.timing && b.timing.total_ms)),
+        el("span", { class: "muted" }, "request " + r.requestId)),
+      findingView(b),
+    ];
+    if (b.received) {
+      parts.push(el("div", { class: "muted" }, b.received.bytes + " bytes received" +
+        (b.received.truncated ? " (cut at max bytes)" : "")));
+      parts.push(bytesView("raw-received", b.received));
+    }
+    for (const d of b.datagrams || []) {
+      parts.push(el("div", { class: "muted" }, "datagram, " + d.bytes + " bytes, " + fmtMs(d.rtt_ms) +
+        (d.truncated ? " (cut at max bytes)" : "")));
+      parts.push(bytesView("raw-datagram", d));
+    }
+    parts.push(rawJson(b));
+    show(out, ...parts);
+  }
+
   async function onPolicy(ev) {
     ev.preventDefault();
     const out = $("policy-out");
@@ -315,6 +363,7 @@
     $("rdns-form").addEventListener("submit", onRdns);
     $("batch-form").addEventListener("submit", onBatch);
     $("policy-form").addEventListener("submit", onPolicy);
+    $("raw-form").addEventListener("submit", onRaw);
     document.body.dataset.ready = "1";
     loadVersion();
   });

@@ -61,6 +61,9 @@ async function read(page, out) {
       fcrdns: attr(".fcrdns", "data-confirmed"),
       verdict: attr(".verdict", "data-allowed"),
       verdicts: [...root.querySelectorAll(".verdicts li")].map((li) => [li.className, li.textContent]),
+      ended_by: text(".ended-by"),
+      raw_received: text("pre.raw-received"),
+      raw_datagrams: [...root.querySelectorAll("pre.raw-datagram")].map((p) => p.textContent),
       request_id: (root.textContent.match(/request (\S+)/) || [null, null])[1],
       // markup that came from an answer would show up as elements here
       elements: [...root.querySelectorAll("img, script, iframe, object, embed")].length,
@@ -160,6 +163,26 @@ async function main() {
       await fill(page, { "batch-names": "www.np.test\n\nnope.np.test\n  c1.np.test  ", "batch-type": "A" });
       await submit(page, "batch-form", "batch-out");
       result.batch = await read(page, "batch-out");
+
+      await fill(page, { "raw-proto": "tcp", "raw-host": "127.0.0.1", "raw-port": String(args.tcp_port),
+        "raw-data": "Hello from client" });
+      await submit(page, "raw-form", "raw-out");
+      result.raw_tcp = await read(page, "raw-out");
+
+      // the seed's raw HTTP request, typed with \r\n as text, to netprobe itself
+      await fill(page, { "raw-port": String(args.http_port), "raw-data": "GET /healthz HTTP/1.0\\r\\n\\r\\n",
+        "raw-max": "4096" });
+      await submit(page, "raw-form", "raw-out");
+      result.raw_http = await read(page, "raw-out");
+
+      await fill(page, { "raw-proto": "udp", "raw-port": String(args.udp_port), "raw-data": "Hello from client",
+        "raw-max": "" });
+      await submit(page, "raw-form", "raw-out");
+      result.raw_udp = await read(page, "raw-out");
+
+      await fill(page, { "raw-proto": "tcp", "raw-host": "169.254.169.254", "raw-port": "80" });
+      await submit(page, "raw-form", "raw-out");
+      result.raw_denied = await read(page, "raw-out");
 
       await fill(page, { "policy-target": "169.254.169.254" });
       await submit(page, "policy-form", "policy-out");

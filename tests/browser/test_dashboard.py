@@ -5,7 +5,8 @@ The real netprobe binary serves the page; NSD (tests/integration/dnsfixture.py)
 serves np.test. on loopback. drive_dashboard.mjs drives Debian's chromium
 through playwright-core: it fills and submits every form (DNS lookup with
 flags and transport, resolver comparison, reverse DNS with forward
-confirmation, a batch, the target policy), and reports what the page shows.
+confirmation, a batch, raw TCP and UDP exchanges, the target policy), and
+reports what the page shows.
 These tests check it against what the zone holds: records in the right
 sections, NXDOMAIN, problem documents naming the parameter, a TXT record
 full of markup shown as text and never run, the Content-Security-Policy
@@ -66,7 +67,9 @@ class DashboardTest(unittest.TestCase):
     def setUpClass(cls):
         cls.svc = Service(["--dns-server", NS.address]).start()
         try:
-            cls.seen = drive(cls.svc, "main", {"server": NS.address})
+            cls.seen = drive(cls.svc, "main", {"server": NS.address, "http_port": cls.svc.port,
+                                                "tcp_port": cls.svc.tcp_port,
+                                                "udp_port": cls.svc.udp_port})
         except BaseException:
             cls.svc.finish()
             raise
@@ -165,6 +168,25 @@ class DashboardTest(unittest.TestCase):
             ("c1.np.test.", "ok", "NOERROR",
              "CNAME c2.np.test., CNAME c3.np.test., A 192.0.2.33"),
         ])
+
+    def test_raw_exchanges(self):
+        t = self.seen["raw_tcp"]
+        self.assertIsNone(t["problem"])
+        self.assertEqual(t["status"], "ok")
+        self.assertEqual(t["ended_by"], "ended by close")
+        self.assertEqual(t["raw_received"], "Hello from server")
+        # \r\n typed as text became CR LF: netprobe answered the request
+        h = self.seen["raw_http"]
+        self.assertEqual(h["status"], "ok")
+        self.assertTrue(h["raw_received"].startswith("HTTP/1.1 200 OK\r\n"), h["raw_received"])
+        self.assertTrue(h["raw_received"].endswith('\r\n\r\n{"status":"ok"}'), h["raw_received"])
+        u = self.seen["raw_udp"]
+        self.assertEqual(u["status"], "ok")
+        self.assertEqual(u["ended_by"], "ended by count")
+        self.assertEqual(u["raw_datagrams"], ["Hello from server"])
+        d = self.seen["raw_denied"]
+        self.assertEqual(d["problem"]["status"], "403")
+        self.assertEqual(d["problem"]["param"], "host")
 
     def test_policy_check(self):
         d = self.seen["policy_denied"]
