@@ -52,6 +52,10 @@ struct config {
 	char *dns_servers;          /* comma-separated ip[:port], or NULL: system */
 	unsigned dns_batch_max;
 
+	/* scans */
+	unsigned scan_max_ports;    /* most ports in one scan */
+	unsigned scan_concurrency_max; /* most connects one scan may have in flight */
+
 	/* demo listeners */
 	int listeners;              /* on/off */
 	char *listener_bind;        /* NULL: same as bind */

@@ -11,6 +11,7 @@
 #include "policy.h"
 #include "ratelimit.h"
 #include "routes.h"
+#include "services.h"
 #include "worker_int.h"
 
 #include <ares.h>
@@ -199,6 +200,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "netprobe: %s\n", err);
 		goto done;
 	}
+	/* /scan names open ports; read once, before any worker reads it. */
+	if (services_load("/etc/services") != NP_OK) {
+		fprintf(stderr, "netprobe: out of memory reading /etc/services\n");
+		goto done;
+	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
 	    ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
 		fprintf(stderr, "netprobe: cannot initialise libcurl / c-ares\n");
@@ -275,6 +281,7 @@ done:
 	free(key);
 	policy_free(policy);
 	ratelimit_free(ratelimit);
+	services_free();
 	config_free(&cfg);
 	return status;
 }

@@ -1087,6 +1087,15 @@ def _check_raw(status, code=None, data=None):
     return check
 
 
+def _check_scan(nopen, nclosed):
+    def check(tc, r):
+        doc = r.json()
+        tc.assertEqual((doc["status"], doc["complete"]), ("ok", True), doc)
+        tc.assertEqual((len(doc["open"]), doc["closed"], doc["filtered"], doc["unscanned"]),
+                       (nopen, nclosed, 0, 0))
+    return check
+
+
 def _listener_body(proto):
     def body():
         svc = LiveConformanceTest.svc
@@ -1303,6 +1312,32 @@ CASES = {
              parameter="queries[0].server"),
         Case(413, big_body=True, parameter="body"),
     ],
+    "scanGet": [
+        Case(200, lambda: "?host=127.0.0.1&ports=%d,%d" % (LiveConformanceTest.svc.tcp_port,
+                                                         _closed_port()),
+             check=_check_scan(1, 1)),
+        Case(400, "?ports=80", parameter="host"),
+        Case(400, "?host=127.0.0.1", parameter="ports"),
+        Case(400, "?host=127.0.0.1&ports=10-5", parameter="ports"),
+        Case(400, "?host=127.0.0.1&ports=80&concurrency=0", parameter="concurrency"),
+        Case(401, "?host=127.0.0.1&ports=80", token="none", parameter="Authorization"),
+        Case(403, "?host=" + _DENIED + "&ports=80", parameter="host"),
+        Case(413, "?host=127.0.0.1&ports=80", big_body=True, parameter="body"),
+    ],
+    "scanPost": [
+        Case(200, body=lambda: {"host": "127.0.0.1",
+                                "ports": [LiveConformanceTest.svc.tcp_port,
+                                          "%d-%d" % ((_closed_port(),) * 2)]},
+             check=_check_scan(1, 1)),
+        Case(400, parameter="body"),
+        Case(400, body={"host": "127.0.0.1", "ports": [0]}, parameter="ports"),
+        Case(400, body={"host": "127.0.0.1", "ports": "80", "foo": 1}, parameter="foo"),
+        Case(400, body={"host": "127.0.0.1", "ports": "80", "banner": "yes"}, parameter="banner"),
+        Case(401, body={"host": "127.0.0.1", "ports": "80"}, token="none",
+             parameter="Authorization"),
+        Case(403, body={"host": _DENIED, "ports": "80"}, parameter="host"),
+        Case(413, big_body=True, parameter="body"),
+    ],
     "tcpExchange": [
         Case(200, body=lambda: {"host": "127.0.0.1", "port": _closed_port()},
              check=_check_raw("error", "connect_refused")),
@@ -1414,13 +1449,15 @@ COVERED_ELSEWHERE = {
     ("dohGet", "503"): _SHUTDOWN,
     ("dohPost", "503"): _SHUTDOWN,
     ("tcpExchange", "503"): _SHUTDOWN,
+    ("scanGet", "503"): _SHUTDOWN,
+    ("scanPost", "503"): _SHUTDOWN,
     ("udpExchange", "503"): _SHUTDOWN,
     ("debugDelay", "404"): "NoDebugEndpointsTest: the service without --debug-endpoints",
 }
 _RATE_LIMITED = "RateLimitTest: the service with --rate-limit, the client's bucket empty"
 COVERED_ELSEWHERE.update({(op_id, "429"): _RATE_LIMITED for op_id in (
     "dnsLookup", "dnsBatch", "reverseLookup", "dohGet", "dohPost", "checkPolicy",
-    "tcpExchange", "udpExchange", "debugDelay")})
+    "tcpExchange", "udpExchange", "scanGet", "scanPost", "debugDelay")})
 _CAPPED = ("each query's timeout_ms is capped at --max-timeout-ms and the deadline is "
            "--max-timeout-ms + 5 s, so only a stalled event loop gets it")
 UNREACHABLE = {
@@ -1433,6 +1470,10 @@ UNREACHABLE = {
     ("dohGet", "504"): _CAPPED,
     ("dohPost", "504"): _CAPPED,
     ("tcpExchange", "504"): _CAPPED,
+    ("scanGet", "504"): "a scan stops 200 ms before the request's own deadline and answers "
+                        "with what it has (complete: false)",
+    ("scanPost", "504"): "a scan stops 200 ms before the request's own deadline and answers "
+                         "with what it has (complete: false)",
     ("udpExchange", "504"): _CAPPED,
     ("reverseLookup", "504"): "needs a PTR answer and then forward lookups (confirm=1) "
                               "whose times add up to more than --max-timeout-ms + 5 s: "
@@ -1688,6 +1729,10 @@ class ShutdownTest(unittest.TestCase):
         # peers test_drain holds open and silent
         ("tcpExchange", "", {"host": "127.0.0.1", "port": "{silent_tcp}"}, None),
         ("udpExchange", "", {"host": "127.0.0.1", "port": "{silent_udp}"}, None),
+        # an open port that never speaks, with a long banner wait
+        ("scanGet", "?host=127.0.0.1&banner=1&banner_ms=5000&ports={silent_tcp}", None, None),
+        ("scanPost", "", {"host": "127.0.0.1", "ports": ["{silent_tcp}"], "banner": True,
+                          "banner_ms": 5000}, None),
     ]
 
     def test_drain(self):
@@ -1738,6 +1783,8 @@ class ShutdownTest(unittest.TestCase):
                 headers["Content-Type"] = "application/json"
             if ctype is not None:
                 headers["Content-Type"] = ctype
+            for placeholder, port in self.silent.items():
+                query = query.replace(placeholder.decode().strip('"'), str(port))
             t = threading.Thread(target=waiter, daemon=True,
                                  args=(op_id, path + query, method, headers, body))
             t.start()

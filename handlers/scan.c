@@ -1,0 +1,506 @@
+/*
+ * handlers/scan.c - GET /scan and POST /scan: a TCP connect scan of one
+ * host (the seed's threaded port scan). GET takes query parameters, POST
+ * the same fields in a JSON object (`ports` may then be an array of
+ * numbers and "a-b" strings). The host is resolved and checked against
+ * the target policy as for POST /tcp (handlers/rawx.c); the scan itself is
+ * service/scan.c, bounded by the request's own deadline.
+ */
+#include "handlers.h"
+#include "base64.h"
+#include "config.h"
+#include "dns.h"
+#include "dns_wire.h"
+#include "http.h"
+#include "metrics.h"
+#include "netaddr.h"
+#include "np.h"
+#include "policy.h"
+#include "scan.h"
+#include "services.h"
+#include "worker.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TIMEOUT_DEFAULT_MS 1000u
+#define CONCURRENCY_DEFAULT 100u
+#define BANNER_DEFAULT_MS 500u
+#define BANNER_MAX_MS 5000u
+#define HOST_MAX 255
+#define PORTS 65536u
+
+struct scan_job {
+	struct http_req *req;
+	struct dns_op *op;
+	struct scan *scan;
+	struct scan_opts o;
+	uint16_t *ports;
+	char host[HOST_MAX + 1];
+	uint64_t start_us, resolved_us;
+	union np_sockaddr addr;
+	socklen_t addrlen;
+};
+
+static void job_free(struct scan_job *j)
+{
+	free(j->ports);
+	free(j);
+}
+
+static void on_cancel(void *ud)
+{
+	struct scan_job *j = ud;
+
+	dns_op_cancel(j->op);
+	scan_cancel(j->scan);
+	job_free(j);
+}
+
+static double ms_between(uint64_t from, uint64_t to)
+{
+	return to > from ? (double)(to - from) / 1000.0 : 0.0;
+}
+
+/* {"bytes", "encoding", "data", "truncated"}: text when UTF-8, else base64. */
+static json_t *banner_json(const struct scan_open *o)
+{
+	json_t *b = json_object();
+	json_t *text = json_stringn(o->banner_len > 0 ? (const char *)o->banner : "",
+				    o->banner_len);
+	char b64[(SCAN_BANNER_MAX + 2) / 3 * 4 + 1];
+
+	json_object_set_new(b, "bytes", json_integer((json_int_t)o->banner_len));
+	if (text != NULL) {
+		json_object_set_new(b, "encoding", json_string("text"));
+		json_object_set_new(b, "data", text);
+	} else {
+		base64_encode(o->banner, o->banner_len, b64);
+		json_object_set_new(b, "encoding", json_string("base64"));
+		json_object_set_new(b, "data", json_string(b64));
+	}
+	json_object_set_new(b, "truncated", json_boolean(o->banner_truncated));
+	return b;
+}
+
+static void reply(struct scan_job *j, const struct scan_result *res, enum np_status st,
+		  const char *detail)
+{
+	json_t *body = json_object();
+	json_t *open = json_array();
+	uint64_t end_us = res != NULL ? res->end_us : np_now_us();
+	size_t unscanned = res != NULL ? res->unscanned : j->o.nports;
+	const char *code = st == NP_OK ? "ok" : np_status_code(st);
+
+	json_object_set_new(body, "target", json_pack("{s:s}", "host", j->host));
+	if (j->addrlen > 0) {
+		char buf[NP_ADDR_TEXT_MAX], ip[INET6_ADDRSTRLEN];
+
+		np_addr_format(&j->addr, buf, sizeof(buf), ip, sizeof(ip));
+		json_object_set_new(body, "address", json_string(ip));
+		json_object_set_new(body, "family",
+				    json_string(j->addr.sa.sa_family == AF_INET ? "ipv4" : "ipv6"));
+	}
+	json_object_set_new(body, "status", json_string(st == NP_OK ? "ok" : "error"));
+	if (st != NP_OK)
+		json_object_set_new(body, "error", json_pack("{s:s, s:s}", "code", code, "message",
+							     detail ? detail : np_strerror(st)));
+	json_object_set_new(body, "ports_requested", json_integer((json_int_t)j->o.nports));
+	json_object_set_new(body, "complete", json_boolean(st == NP_OK && unscanned == 0));
+	for (size_t i = 0; res != NULL && i < res->nopen; i++) {
+		const struct scan_open *o = &res->open[i];
+		json_t *one = json_pack("{s:i}", "port", (int)o->port);
+		const char *name = services_tcp_name(o->port);
+
+		if (name != NULL)
+			json_object_set_new(one, "service", json_string(name));
+		json_object_set_new(one, "rtt_ms", json_real((double)o->rtt_us / 1000.0));
+		if (j->o.banner)
+			json_object_set_new(one, "banner", banner_json(o));
+		json_array_append_new(open, one);
+	}
+	json_object_set_new(body, "open", open);
+	json_object_set_new(body, "closed", json_integer((json_int_t)(res ? res->closed : 0)));
+	json_object_set_new(body, "filtered", json_integer((json_int_t)(res ? res->filtered : 0)));
+	json_object_set_new(body, "unscanned", json_integer((json_int_t)unscanned));
+	json_object_set_new(body, "timing",
+			    json_pack("{s:f, s:f}", "resolve_ms",
+				      ms_between(j->start_us, j->resolved_us ? j->resolved_us : end_us),
+				      "total_ms", ms_between(j->start_us, end_us)));
+	metrics_probe_done(worker_metrics(http_req_worker(j->req)), PROBE_SCAN, code,
+			   ms_between(j->start_us, end_us) / 1000.0);
+	http_reply_json(j->req, 200, body);
+}
+
+static void on_scanned(const struct scan_result *res, void *ud)
+{
+	struct scan_job *j = ud;
+
+	j->scan = NULL;
+	reply(j, res, res->status, res->detail);
+	job_free(j);
+}
+
+/* Starts the scan of j->addr: 0, or -1 with the request answered and j freed. */
+static int start_scan(struct scan_job *j)
+{
+	int rc;
+
+	j->o.ports = j->ports;
+	rc = scan_start(worker_loop(http_req_worker(j->req)), &j->addr.sa, j->addrlen, &j->o,
+			on_scanned, j, &j->scan);
+	if (rc != NP_OK) {
+		http_reply_problem(j->req, 503, NULL, "cannot start the scan: %s",
+				   np_strerror((enum np_status)rc));
+		job_free(j);
+		return -1;
+	}
+	return 0;
+}
+
+/* The policy's word on one address; 0 allowed, else 403 answered. */
+static int allowed(struct http_req *r, const struct sockaddr *sa)
+{
+	struct policy_decision d;
+	struct policy_addr a;
+	char text[POLICY_ADDR_TEXT_MAX] = "?";
+
+	policy_check(worker_policy(http_req_worker(r)), sa, &d);
+	if (d.verdict == POLICY_ALLOW)
+		return 0;
+	if (policy_addr_from_sockaddr(sa, &a) == NP_OK)
+		policy_addr_format(&a, text, sizeof(text));
+	http_reply_problem(r, 403, "host", "the target policy denies %s (rule %s: %s)", text,
+			   d.rule, d.reason);
+	return -1;
+}
+
+static void on_resolved(enum np_status st, const char *detail,
+			const struct sockaddr_storage *addrs, size_t n, void *ud)
+{
+	struct scan_job *j = ud;
+
+	j->op = NULL;
+	j->resolved_us = np_now_us();
+	if (st != NP_OK || n == 0) {
+		reply(j, NULL, st == NP_OK ? NP_ENOTFOUND : st,
+		      detail ? detail : "the name has no addresses");
+		job_free(j);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (allowed(j->req, (const struct sockaddr *)&addrs[i]) != 0) {
+			job_free(j);
+			return;
+		}
+	}
+	memset(&j->addr, 0, sizeof(j->addr));
+	memcpy(&j->addr.ss, &addrs[0], sizeof(addrs[0]));
+	j->addrlen = j->addr.sa.sa_family == AF_INET ? sizeof(j->addr.in4) : sizeof(j->addr.in6);
+	(void)start_scan(j);
+}
+
+/* ---- reading the request ---- */
+
+/* Marks one "p" or "a-b" item of a port list; 0, or -1. */
+static int mark_item(const char *s, size_t len, unsigned char *set)
+{
+	unsigned long a = 0, b;
+	size_t i = 0;
+
+	if (len == 0)
+		return -1;
+	while (i < len && s[i] >= '0' && s[i] <= '9' && a < PORTS)
+		a = a * 10 + (unsigned long)(s[i++] - '0');
+	if (i == 0 || a == 0 || a >= PORTS)
+		return -1;
+	b = a;
+	if (i < len && s[i] == '-') {
+		size_t k = ++i;
+
+		b = 0;
+		while (i < len && s[i] >= '0' && s[i] <= '9' && b < PORTS)
+			b = b * 10 + (unsigned long)(s[i++] - '0');
+		if (i == k || b == 0 || b >= PORTS || b < a)
+			return -1;
+	}
+	if (i != len)
+		return -1;
+	for (unsigned long p = a; p <= b; p++)
+		set[p >> 3] |= (unsigned char)(1u << (p & 7));
+	return 0;
+}
+
+/* "22,80,8000-8100" into set; 0, or -1. */
+static int mark_list(const char *s, unsigned char *set)
+{
+	while (1) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma != NULL ? (size_t)(comma - s) : strlen(s);
+
+		if (mark_item(s, len, set) != 0)
+			return -1;
+		if (comma == NULL)
+			return 0;
+		s = comma + 1;
+	}
+}
+
+/* The set as an ascending list in j; 0, or -1 with the request answered. */
+static int take_ports(struct http_req *r, const unsigned char *set, unsigned max,
+		      struct scan_job *j)
+{
+	size_t n = 0;
+
+	for (unsigned p = 1; p < PORTS; p++)
+		n += (set[p >> 3] >> (p & 7)) & 1u;
+	if (n > max) {
+		http_reply_problem(r, 400, "ports", "%zu ports: at most %u in one scan (--scan-max-ports)",
+				   n, max);
+		return -1;
+	}
+	j->ports = malloc(n * sizeof(*j->ports));
+	if (j->ports == NULL) {
+		http_reply_problem(r, 503, NULL, "out of memory");
+		return -1;
+	}
+	n = 0;
+	for (unsigned p = 1; p < PORTS; p++) {
+		if ((set[p >> 3] >> (p & 7)) & 1u)
+			j->ports[n++] = (uint16_t)p;
+	}
+	j->o.nports = n;
+	return 0;
+}
+
+#define PORTS_HELP "ports: a list like 22,80,8000-8100 (1 to 65535)"
+
+struct scan_params {
+	const char *host;
+	unsigned long timeout_ms, concurrency, banner_ms;
+	int banner;
+};
+
+static int read_get(struct http_req *r, const struct config *c, unsigned char *set,
+		    struct scan_params *p)
+{
+	const char *ports = http_req_query(r, "ports");
+
+	p->host = http_req_query(r, "host");
+	if (ports == NULL || ports[0] == '\0') {
+		http_reply_problem(r, 400, "ports", "ports is required; " PORTS_HELP);
+		return -1;
+	}
+	if (mark_list(ports, set) != 0) {
+		http_reply_problem(r, 400, "ports", "'%.64s' is not a port list; " PORTS_HELP, ports);
+		return -1;
+	}
+	if (http_query_uint(r, "timeout_ms", TIMEOUT_DEFAULT_MS, 1, c->max_timeout_ms,
+			    &p->timeout_ms) != 0 ||
+	    http_query_uint(r, "concurrency", CONCURRENCY_DEFAULT, 1, c->scan_concurrency_max,
+			    &p->concurrency) != 0 ||
+	    http_query_bool(r, "banner", 0, &p->banner) != 0 ||
+	    http_query_uint(r, "banner_ms", BANNER_DEFAULT_MS, 1, BANNER_MAX_MS, &p->banner_ms) != 0)
+		return -1;
+	return 0;
+}
+
+/* An integer field of the POST body in [min, max]; 0, or -1 answered. */
+static int int_field(struct http_req *r, json_t *body, const char *key, unsigned long min,
+		     unsigned long max, unsigned long *out)
+{
+	json_t *v = json_object_get(body, key);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < (json_int_t)min ||
+	    json_integer_value(v) > (json_int_t)max) {
+		http_reply_problem(r, 400, key, "%s must be an integer from %lu to %lu", key, min,
+				   max);
+		return -1;
+	}
+	*out = (unsigned long)json_integer_value(v);
+	return 0;
+}
+
+static int read_post(struct http_req *r, const struct config *c, json_t *body,
+		     unsigned char *set, struct scan_params *p)
+{
+	static const char *const known[] = {"host",   "ports",  "timeout_ms",
+					    "concurrency", "banner", "banner_ms"};
+	json_t *ports = json_object_get(body, "ports");
+	json_t *v;
+	const char *key;
+
+	json_object_foreach(body, key, v) {
+		int ok = 0;
+
+		for (size_t i = 0; i < NP_ARRAY_LEN(known) && !ok; i++)
+			ok = strcmp(key, known[i]) == 0;
+		if (!ok) {
+			char name[64];
+
+			snprintf(name, sizeof(name), "%s", key);
+			http_reply_problem(r, 400, name, "unknown field '%s' for POST /scan", name);
+			return -1;
+		}
+	}
+	v = json_object_get(body, "host");
+	if (v != NULL && !json_is_string(v)) {
+		http_reply_problem(r, 400, "host", "host (an address or a host name) must be a string");
+		return -1;
+	}
+	p->host = v != NULL ? json_string_value(v) : NULL;
+	if (ports == NULL || (json_is_string(ports) && json_string_length(ports) == 0) ||
+	    (json_is_array(ports) && json_array_size(ports) == 0)) {
+		http_reply_problem(r, 400, "ports", "ports is required; " PORTS_HELP);
+		return -1;
+	}
+	if (json_is_string(ports)) {
+		if (mark_list(json_string_value(ports), set) != 0)
+			goto bad_ports;
+	} else if (json_is_array(ports)) {
+		size_t i;
+
+		json_array_foreach(ports, i, v) {
+			char item[16];
+
+			if (json_is_integer(v) && json_integer_value(v) >= 1 &&
+			    json_integer_value(v) < (json_int_t)PORTS) {
+				snprintf(item, sizeof(item), "%lld", (long long)json_integer_value(v));
+			} else if (!json_is_string(v) || json_string_length(v) >= sizeof(item) ||
+				   strchr(json_string_value(v), ',') != NULL) {
+				goto bad_ports;
+			} else {
+				snprintf(item, sizeof(item), "%s", json_string_value(v));
+			}
+			if (mark_item(item, strlen(item), set) != 0)
+				goto bad_ports;
+		}
+	} else {
+		goto bad_ports;
+	}
+	v = json_object_get(body, "banner");
+	if (v != NULL && !json_is_boolean(v)) {
+		http_reply_problem(r, 400, "banner", "banner must be true or false");
+		return -1;
+	}
+	p->banner = v != NULL && json_is_true(v);
+	p->timeout_ms = TIMEOUT_DEFAULT_MS;
+	p->concurrency = CONCURRENCY_DEFAULT;
+	p->banner_ms = BANNER_DEFAULT_MS;
+	if (int_field(r, body, "timeout_ms", 1, c->max_timeout_ms, &p->timeout_ms) != 0 ||
+	    int_field(r, body, "concurrency", 1, c->scan_concurrency_max, &p->concurrency) != 0 ||
+	    int_field(r, body, "banner_ms", 1, BANNER_MAX_MS, &p->banner_ms) != 0)
+		return -1;
+	return 0;
+bad_ports:
+	http_reply_problem(r, 400, "ports",
+			   "ports must be a string like \"22,80,8000-8100\" or an array of "
+			   "ports (1 to 65535) and \"a-b\" ranges");
+	return -1;
+}
+
+/* host into j: 1 address literal, 0 host name, -1 answered. */
+static int read_host(struct http_req *r, const char *h, struct scan_job *j)
+{
+	char inner[HOST_MAX + 1], why[160];
+	size_t n = h != NULL ? strlen(h) : 0;
+
+	if (n == 0) {
+		http_reply_problem(r, 400, "host", "host (an address or a host name) is required");
+		return -1;
+	}
+	if (n > HOST_MAX) {
+		http_reply_problem(r, 400, "host", "host is not an address or a host name");
+		return -1;
+	}
+	snprintf(j->host, sizeof(j->host), "%s", h);
+	if (h[0] == '[' && n > 2 && h[n - 1] == ']')
+		snprintf(inner, sizeof(inner), "%.*s", (int)(n - 2), h + 1);
+	else
+		snprintf(inner, sizeof(inner), "%s", h);
+	if (np_addr_make(inner, 0, &j->addr, &j->addrlen) == 0)
+		return 1;
+	j->addrlen = 0;
+	if (h[0] == '[' || strchr(h, ':') != NULL) {
+		http_reply_problem(r, 400, "host", "'%s' is not a valid IPv6 address", j->host);
+		return -1;
+	}
+	if (strspn(h, "0123456789.") == n) {
+		http_reply_problem(r, 400, "host",
+				   "'%s' is not a valid IPv4 address: use four decimal parts", j->host);
+		return -1;
+	}
+	if (dns_name_validate(h, why, sizeof(why)) != NP_OK) {
+		http_reply_problem(r, 400, "host", "not an address, and not a host name: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
+void handle_scan(struct http_req *r)
+{
+	const struct config *c = worker_config(http_req_worker(r));
+	int post = strcmp(http_req_method(r), "POST") == 0;
+	json_t *body = NULL;
+	unsigned char *set = NULL;
+	struct scan_params p;
+	struct scan_job *j = NULL;
+	int literal;
+	unsigned budget;
+
+	memset(&p, 0, sizeof(p));
+	if (post && (body = http_req_json_body(r)) == NULL)
+		return; /* answered */
+	set = calloc(PORTS / 8, 1);
+	j = calloc(1, sizeof(*j));
+	if (set == NULL || j == NULL) {
+		http_reply_problem(r, 503, NULL, "out of memory");
+		goto answered;
+	}
+	j->req = r;
+	j->start_us = np_now_us();
+	if ((post ? read_post(r, c, body, set, &p) : read_get(r, c, set, &p)) != 0)
+		goto answered;
+	literal = read_host(r, p.host, j);
+	if (literal < 0 || take_ports(r, set, c->scan_max_ports, j) != 0)
+		goto answered;
+	free(set);
+	set = NULL;
+	json_decref(body);
+	body = NULL;
+	/* The scan ends before the request's own deadline, with what it has. */
+	budget = http_req_remaining_ms(r);
+	budget = budget > 200 ? budget - 200 : budget / 2;
+	j->o.timeout_ms = (unsigned)p.timeout_ms;
+	j->o.concurrency = (unsigned)p.concurrency;
+	j->o.banner = p.banner;
+	j->o.banner_ms = (unsigned)p.banner_ms;
+	j->o.deadline_us = j->start_us + (uint64_t)budget * 1000u;
+	if (literal) {
+		j->resolved_us = j->start_us;
+		if (allowed(r, &j->addr.sa) != 0) {
+			job_free(j);
+			return;
+		}
+		if (start_scan(j) == 0)
+			http_req_on_cancel(r, on_cancel, j);
+		return;
+	}
+	if (dns_resolve(worker_dns(http_req_worker(r)), j->host, c->default_timeout_ms, on_resolved,
+			j, &j->op) != NP_OK) {
+		http_reply_problem(r, 503, NULL, "cannot start resolving the name");
+		job_free(j);
+		return;
+	}
+	http_req_on_cancel(r, on_cancel, j);
+	return;
+answered:
+	json_decref(body);
+	free(set);
+	if (j != NULL)
+		job_free(j);
+}
