@@ -83,12 +83,16 @@ stop_pid() {
 }
 
 # bench_tmp NAME: TMP becomes a new temp dir; every PID added to STARTED is
-# stopped on exit, and TMP removed unless KEEP_TMP=1.
+# stopped on exit, then every function named in CLEANUP_HOOKS runs, and TMP
+# is removed unless KEEP_TMP=1.
 bench_cleanup() {
-	local rc=$? pid
+	local rc=$? pid hook
 	trap - EXIT
 	for pid in "${STARTED[@]+"${STARTED[@]}"}"; do
 		stop_pid "$pid"
+	done
+	for hook in "${CLEANUP_HOOKS[@]+"${CLEANUP_HOOKS[@]}"}"; do
+		"$hook"
 	done
 	if [[ $KEEP_TMP == 1 ]]; then
 		say "bench: kept $TMP" >&2
@@ -100,6 +104,7 @@ bench_cleanup() {
 bench_tmp() {
 	TMP=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
 	STARTED=()
+	CLEANUP_HOOKS=()
 	trap bench_cleanup EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM

@@ -11,7 +11,7 @@ pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev
 if [[ "${1:-}" == "--test" ]]; then
 	pkgs+=(libcmocka-dev clang-14 libclang-rt-14-dev python3 openssl
 	       nsd unbound dnsutils knot-dnsutils nginx-light wrk netcat-openbsd
-	       prometheus iproute2 curl valgrind chromium)
+	       prometheus iproute2 curl valgrind chromium nmap time)
 	# Node.js may come from elsewhere than Debian (its npm then conflicts
 	# with Debian's): install Debian's only when there is none.
 	command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
