@@ -318,6 +318,48 @@
     show(out, ...parts);
   }
 
+  async function onScan(ev) {
+    ev.preventDefault();
+    const out = $("scan-out");
+    busy(out);
+    const qs = params([
+      ["host", $("scan-host").value.trim()],
+      ["ports", $("scan-ports").value.replace(/\s+/g, "")],
+      ["concurrency", $("scan-concurrency").value.trim()],
+      ["timeout_ms", $("scan-timeout").value.trim()],
+      ["banner", $("scan-banner").checked ? "1" : "0"],
+    ]);
+    const r = await call("GET", "/scan?" + qs);
+    if (!r.ok) return show(out, problemView(r));
+    const b = r.body;
+    const t = el("table", { class: "scan" },
+      el("thead", {}, el("tr", {},
+        el("th", {}, "port"), el("th", {}, "service"), el("th", {}, "connect"),
+        el("th", {}, "banner"))));
+    const tb = el("tbody", {});
+    for (const o of b.open || []) {
+      tb.append(el("tr", {},
+        el("td", { class: "s-port" }, o.port),
+        el("td", { class: "s-service" }, o.service || ""),
+        el("td", {}, fmtMs(o.rtt_ms)),
+        el("td", { class: "s-banner" }, o.banner ? (o.banner.encoding === "base64" ?
+          "(base64) " + o.banner.data : o.banner.data) : "")));
+    }
+    t.append(tb);
+    show(out,
+      el("div", { class: "summary" },
+        el("span", { class: "status", "data-status": b.status }, b.status),
+        el("span", { class: "scan-counts" }, (b.open || []).length + " open, " + b.closed + " closed, " +
+          b.filtered + " filtered" + (b.unscanned ? ", " + b.unscanned + " not scanned" : "")),
+        el("span", { class: "scan-complete", "data-complete": b.complete ? "1" : "0" },
+          b.complete ? "complete" : "incomplete"),
+        el("span", { class: "time" }, fmtMs(b.timing && b.timing.total_ms)),
+        el("span", { class: "muted" }, "request " + r.requestId)),
+      findingView(b),
+      (b.open || []).length ? t : el("div", { class: "muted no-answer" }, "no open port"),
+      rawJson(b));
+  }
+
   async function onPolicy(ev) {
     ev.preventDefault();
     const out = $("policy-out");
@@ -364,6 +406,7 @@
     $("batch-form").addEventListener("submit", onBatch);
     $("policy-form").addEventListener("submit", onPolicy);
     $("raw-form").addEventListener("submit", onRaw);
+    $("scan-form").addEventListener("submit", onScan);
     document.body.dataset.ready = "1";
     loadVersion();
   });

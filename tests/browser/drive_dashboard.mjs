@@ -62,6 +62,9 @@ async function read(page, out) {
       verdict: attr(".verdict", "data-allowed"),
       verdicts: [...root.querySelectorAll(".verdicts li")].map((li) => [li.className, li.textContent]),
       ended_by: text(".ended-by"),
+      scan_counts: text(".scan-counts"),
+      scan_complete: attr(".scan-complete", "data-complete"),
+      scan_rows: rows("table.scan tbody tr"),
       raw_received: text("pre.raw-received"),
       raw_datagrams: [...root.querySelectorAll("pre.raw-datagram")].map((p) => p.textContent),
       request_id: (root.textContent.match(/request (\S+)/) || [null, null])[1],
@@ -163,6 +166,11 @@ async function main() {
       await fill(page, { "batch-names": "www.np.test\n\nnope.np.test\n  c1.np.test  ", "batch-type": "A" });
       await submit(page, "batch-form", "batch-out");
       result.batch = await read(page, "batch-out");
+
+      await fill(page, { "scan-host": "127.0.0.1",
+        "scan-ports": `${args.tcp_port}, ${args.http_port},${args.closed_port}` });
+      await submit(page, "scan-form", "scan-out");
+      result.scan = await read(page, "scan-out");
 
       await fill(page, { "raw-proto": "tcp", "raw-host": "127.0.0.1", "raw-port": String(args.tcp_port),
         "raw-data": "Hello from client" });

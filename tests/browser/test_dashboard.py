@@ -5,7 +5,8 @@ The real netprobe binary serves the page; NSD (tests/integration/dnsfixture.py)
 serves np.test. on loopback. drive_dashboard.mjs drives Debian's chromium
 through playwright-core: it fills and submits every form (DNS lookup with
 flags and transport, resolver comparison, reverse DNS with forward
-confirmation, a batch, raw TCP and UDP exchanges, the target policy), and
+confirmation, a batch, a port scan, raw TCP and UDP exchanges, the target
+policy), and
 reports what the page shows.
 These tests check it against what the zone holds: records in the right
 sections, NXDOMAIN, problem documents naming the parameter, a TXT record
@@ -18,6 +19,7 @@ Traffic goes only to 127.0.0.1, to ports these tests opened.
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import unittest
@@ -66,16 +68,22 @@ class DashboardTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.svc = Service(["--dns-server", NS.address]).start()
+        # a port held bound but not listening: closed for the scan
+        cls.closed = socket.socket()
+        cls.closed.bind((harness.HOST, 0))
         try:
             cls.seen = drive(cls.svc, "main", {"server": NS.address, "http_port": cls.svc.port,
                                                 "tcp_port": cls.svc.tcp_port,
-                                                "udp_port": cls.svc.udp_port})
+                                                "udp_port": cls.svc.udp_port,
+                                                "closed_port": cls.closed.getsockname()[1]})
         except BaseException:
             cls.svc.finish()
+            cls.closed.close()
             raise
 
     @classmethod
     def tearDownClass(cls):
+        cls.closed.close()
         problems = cls.svc.finish()
         if problems:
             raise AssertionError("\n".join(problems))
@@ -168,6 +176,15 @@ class DashboardTest(unittest.TestCase):
             ("c1.np.test.", "ok", "NOERROR",
              "CNAME c2.np.test., CNAME c3.np.test., A 192.0.2.33"),
         ])
+
+    def test_port_scan(self):
+        sc = self.seen["scan"]
+        self.assertIsNone(sc["problem"])
+        self.assertEqual(sc["status"], "ok")
+        self.assertEqual(sc["scan_counts"], "2 open, 1 closed, 0 filtered")
+        self.assertEqual(sc["scan_complete"], "1")
+        self.assertEqual([r[0] for r in sc["scan_rows"]],
+                         [str(p) for p in sorted((self.svc.tcp_port, self.svc.port))])
 
     def test_raw_exchanges(self):
         t = self.seen["raw_tcp"]
