@@ -17,6 +17,7 @@
 #include <ares.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -129,6 +130,23 @@ static void list_routes(void)
 		       (routes_table[i].flags & ROUTE_DEBUG) ? " debug" : "");
 }
 
+/*
+ * Every probe in flight holds a socket (a scan up to its concurrency), and
+ * so does every client connection: take the whole hard limit of open
+ * files, as nginx's worker_rlimit_nofile does, instead of the soft 1024
+ * many systems start processes with. Failure only costs capacity.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		LOG(LOG_WARN, "cannot raise the open-file limit: %s", strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -167,6 +185,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_setup(cfg.log_level, cfg.log_format);
+	raise_nofile();
 	if (cfg.workers == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 

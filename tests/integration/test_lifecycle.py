@@ -35,6 +35,25 @@ class LifecycleTests(ServiceTestCase):
             # The loop timer never fires early (1 ms of clock granularity).
             self.assertGreaterEqual(seconds, ms / 1000.0 - 0.001)
 
+    def test_open_file_limit_raised_to_the_hard_limit(self):
+        # Started with a soft limit of 256 (the hard one left as it is: a
+        # process may not raise it back), the service takes the whole hard
+        # limit (each probe holds a socket).
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard != resource.RLIM_INFINITY and hard <= 256:
+            self.skipTest("the hard open-file limit is only %d" % hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+            svc = self.start_service()
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        with open("/proc/%d/limits" % svc.pid) as f:
+            line = next(l for l in f if l.startswith("Max open files"))
+        got_soft, got_hard = line.split()[3:5]
+        self.assertEqual(got_soft, got_hard)
+        self.assertNotEqual(got_soft, "256")
+
     def test_thousand_suspended_requests_on_one_worker(self):
         n = 1000
         self.assertGreaterEqual(harness.raise_nofile(4096), n + 100)
