@@ -16,6 +16,7 @@
 #include "netaddr.h"
 #include "np.h"
 #include "policy.h"
+#include "portlist.h"
 #include "scan.h"
 #include "services.h"
 #include "worker.h"
@@ -204,58 +205,12 @@ static void on_resolved(enum np_status st, const char *detail,
 
 /* ---- reading the request ---- */
 
-/* Marks one "p" or "a-b" item of a port list; 0, or -1. */
-static int mark_item(const char *s, size_t len, unsigned char *set)
-{
-	unsigned long a = 0, b;
-	size_t i = 0;
-
-	if (len == 0)
-		return -1;
-	while (i < len && s[i] >= '0' && s[i] <= '9' && a < PORTS)
-		a = a * 10 + (unsigned long)(s[i++] - '0');
-	if (i == 0 || a == 0 || a >= PORTS)
-		return -1;
-	b = a;
-	if (i < len && s[i] == '-') {
-		size_t k = ++i;
-
-		b = 0;
-		while (i < len && s[i] >= '0' && s[i] <= '9' && b < PORTS)
-			b = b * 10 + (unsigned long)(s[i++] - '0');
-		if (i == k || b == 0 || b >= PORTS || b < a)
-			return -1;
-	}
-	if (i != len)
-		return -1;
-	for (unsigned long p = a; p <= b; p++)
-		set[p >> 3] |= (unsigned char)(1u << (p & 7));
-	return 0;
-}
-
-/* "22,80,8000-8100" into set; 0, or -1. */
-static int mark_list(const char *s, unsigned char *set)
-{
-	while (1) {
-		const char *comma = strchr(s, ',');
-		size_t len = comma != NULL ? (size_t)(comma - s) : strlen(s);
-
-		if (mark_item(s, len, set) != 0)
-			return -1;
-		if (comma == NULL)
-			return 0;
-		s = comma + 1;
-	}
-}
-
 /* The set as an ascending list in j; 0, or -1 with the request answered. */
 static int take_ports(struct http_req *r, const unsigned char *set, unsigned max,
 		      struct scan_job *j)
 {
-	size_t n = 0;
+	size_t n = portlist_count(set);
 
-	for (unsigned p = 1; p < PORTS; p++)
-		n += (set[p >> 3] >> (p & 7)) & 1u;
 	if (n > max) {
 		http_reply_problem(r, 400, "ports", "%zu ports: at most %u in one scan (--scan-max-ports)",
 				   n, max);
@@ -268,7 +223,7 @@ static int take_ports(struct http_req *r, const unsigned char *set, unsigned max
 	}
 	n = 0;
 	for (unsigned p = 1; p < PORTS; p++) {
-		if ((set[p >> 3] >> (p & 7)) & 1u)
+		if (portlist_has(set, p))
 			j->ports[n++] = (uint16_t)p;
 	}
 	j->o.nports = n;
@@ -293,7 +248,7 @@ static int read_get(struct http_req *r, const struct config *c, unsigned char *s
 		http_reply_problem(r, 400, "ports", "ports is required; " PORTS_HELP);
 		return -1;
 	}
-	if (mark_list(ports, set) != 0) {
+	if (portlist_add_list(ports, set) != 0) {
 		http_reply_problem(r, 400, "ports", "'%.64s' is not a port list; " PORTS_HELP, ports);
 		return -1;
 	}
@@ -359,7 +314,7 @@ static int read_post(struct http_req *r, const struct config *c, json_t *body,
 		return -1;
 	}
 	if (json_is_string(ports)) {
-		if (mark_list(json_string_value(ports), set) != 0)
+		if (portlist_add_list(json_string_value(ports), set) != 0)
 			goto bad_ports;
 	} else if (json_is_array(ports)) {
 		size_t i;
@@ -376,7 +331,7 @@ static int read_post(struct http_req *r, const struct config *c, json_t *body,
 			} else {
 				snprintf(item, sizeof(item), "%s", json_string_value(v));
 			}
-			if (mark_item(item, strlen(item), set) != 0)
+			if (portlist_add_item(item, strlen(item), set) != 0)
 				goto bad_ports;
 		}
 	} else {
@@ -455,7 +410,7 @@ void handle_scan(struct http_req *r)
 	memset(&p, 0, sizeof(p));
 	if (post && (body = http_req_json_body(r)) == NULL)
 		return; /* answered */
-	set = calloc(PORTS / 8, 1);
+	set = calloc(PORTLIST_SET_BYTES, 1);
 	j = calloc(1, sizeof(*j));
 	if (set == NULL || j == NULL) {
 		http_reply_problem(r, 503, NULL, "out of memory");
