@@ -20,6 +20,9 @@ void handle_dashboard_js(struct http_req *r);
 void handle_dashboard_css(struct http_req *r);
 void handle_debug_delay(struct http_req *r);
 
+/* handlers/fetch.c */
+void handle_fetch(struct http_req *r);
+
 /* handlers/scan.c */
 void handle_scan(struct http_req *r);
 

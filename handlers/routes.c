@@ -28,6 +28,8 @@ const struct route routes_table[] = {
 	{"GET", "/dns-query", handle_dns_query, ROUTE_PUBLIC},
 	{"POST", "/dns-query", handle_dns_query, ROUTE_PUBLIC},
 	{"GET", "/policy/check", handle_policy_check, 0},
+	{"GET", "/fetch", handle_fetch, 0},
+	{"POST", "/fetch", handle_fetch, 0},
 	{"GET", "/scan", handle_scan, 0},
 	{"POST", "/scan", handle_scan, 0},
 	{"POST", "/tcp", handle_tcp, 0},

@@ -6,7 +6,7 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libcurl4-openssl-dev
-      libc-ares-dev libjansson-dev libgnutls28-dev libnghttp2-dev ca-certificates
+      libc-ares-dev libjansson-dev libgnutls28-dev libnghttp2-dev libssl-dev ca-certificates
       netbase)  # netbase: /etc/services, the port names /scan reports
 if [[ "${1:-}" == "--test" ]]; then
 	pkgs+=(libcmocka-dev clang-14 libclang-rt-14-dev python3 openssl

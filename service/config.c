@@ -85,6 +85,8 @@ static const struct opt options[] = {
 	 "resolvers to use, comma-separated ip[:port] or [ipv6]:port"},
 	{"dns-batch-max", OPT_UINT, OFF(dns_batch_max), 1, 100000, NULL, "1000",
 	 "most queries in one POST /dns batch"},
+	{"fetch-ca-file", OPT_STR, OFF(fetch_ca_file), 0, 0, NULL, "(system CAs only)",
+	 "PEM file of CAs /fetch trusts besides the system's (/etc/ssl/certs)"},
 	{"scan-max-ports", OPT_UINT, OFF(scan_max_ports), 1, 65535, NULL, "65535",
 	 "most ports in one /scan"},
 	{"scan-concurrency-max", OPT_UINT, OFF(scan_concurrency_max), 1, 4096, NULL, "512",
@@ -249,8 +251,8 @@ void config_print_help(FILE *f)
 {
 	fprintf(f, "Usage: netprobe [options]\n\n"
 		   "A network-diagnostics REST service: DNS, reverse DNS, DNS-over-HTTPS,\n"
-		   "TCP port scans, raw TCP/UDP exchanges, target policy checks, and demo\n"
-		   "TCP/UDP listeners. See openapi.yaml\n"
+		   "HTTP/HTTPS fetches, TCP port scans, raw TCP/UDP exchanges, target policy\n"
+		   "checks, and demo TCP/UDP listeners. See openapi.yaml\n"
 		   "(served at /openapi.yaml) for the API; a browser dashboard is at /.\n\n"
 		   "Every option can also be set through the environment variable shown;\n"
 		   "flags win over the environment. Forms: --flag=value or --flag value;\n"

@@ -52,6 +52,9 @@ struct config {
 	char *dns_servers;          /* comma-separated ip[:port], or NULL: system */
 	unsigned dns_batch_max;
 
+	/* fetch */
+	char *fetch_ca_file;        /* extra trusted CAs for /fetch (PEM), or NULL */
+
 	/* scans */
 	unsigned scan_max_ports;    /* most ports in one scan */
 	unsigned scan_concurrency_max; /* most connects one scan may have in flight */

@@ -16,6 +16,7 @@
 #include "routes.h"
 #include "server.h"
 #include "dns.h"
+#include "fetch.h"
 #include "h2.h"
 
 #include <pthread.h>
@@ -33,6 +34,7 @@ struct worker {
 	struct server *server;
 	struct listeners *listeners;
 	struct dns_resolver *dns;
+	struct fetcher *fetch;
 	struct h2_server *h2; /* --doh-port, or NULL */
 	struct loop_async *drain_async;
 	struct loop_timer *drain_timer;
@@ -65,6 +67,11 @@ struct metrics *worker_metrics(const struct worker *w)
 struct dns_resolver *worker_dns(const struct worker *w)
 {
 	return w->dns;
+}
+
+struct fetcher *worker_fetcher(const struct worker *w)
+{
+	return w->fetch;
 }
 
 unsigned worker_id(const struct worker *w)
@@ -159,6 +166,11 @@ int worker_new(unsigned id, struct worker_shared *sh, unsigned port, unsigned *p
 	rc = dns_resolver_new(w->loop, sh->cfg, &w->dns, err, errlen);
 	if (rc != NP_OK)
 		goto fail;
+	rc = fetcher_new(w->loop, &w->fetch);
+	if (rc != NP_OK) {
+		snprintf(err, errlen, "worker %u: cannot create its HTTP client", id);
+		goto fail;
+	}
 	if (sh->cfg->doh_port != 0) {
 		rc = h2_new(w, w->loop, sh->cfg, sh->tls_cert, sh->tls_key, &w->h2, err, errlen);
 		if (rc != NP_OK)
@@ -217,6 +229,7 @@ void worker_free(struct worker *w)
 	 * the loop. */
 	server_free(w->server);
 	h2_free(w->h2);
+	fetcher_free(w->fetch);
 	dns_resolver_free(w->dns);
 	listeners_free(w->listeners);
 	loop_async_free(w->drain_async);

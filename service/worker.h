@@ -14,6 +14,7 @@ struct config;
 struct policy;
 struct metrics;
 struct dns_resolver;
+struct fetcher;
 struct ratelimit;
 
 struct loop *worker_loop(const struct worker *w);
@@ -21,6 +22,7 @@ const struct config *worker_config(const struct worker *w);
 const struct policy *worker_policy(const struct worker *w);
 struct metrics *worker_metrics(const struct worker *w);
 struct dns_resolver *worker_dns(const struct worker *w);
+struct fetcher *worker_fetcher(const struct worker *w);
 unsigned worker_id(const struct worker *w);
 /* The rate limiter all workers share (any thread), or NULL when off. */
 struct ratelimit *worker_ratelimit(const struct worker *w);

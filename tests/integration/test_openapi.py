@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 
 SOURCE_DIR = os.environ.get(
     "NETPROBE_SOURCE_DIR",
@@ -1087,6 +1088,14 @@ def _check_raw(status, code=None, data=None):
     return check
 
 
+def _check_fetch(code, data):
+    def check(tc, r):
+        doc = r.json()
+        tc.assertEqual((doc["status"], doc["status_code"]), ("ok", code), doc)
+        tc.assertEqual(doc["body"]["data"], data)
+    return check
+
+
 def _check_scan(nopen, nclosed):
     def check(tc, r):
         doc = r.json()
@@ -1312,6 +1321,34 @@ CASES = {
              parameter="queries[0].server"),
         Case(413, big_body=True, parameter="body"),
     ],
+    "fetchGet": [
+        Case(200, lambda: "?url=" + urllib.parse.quote(
+            "http://127.0.0.1:%d/healthz" % LiveConformanceTest.svc.port),
+             check=_check_fetch(200, '{"status":"ok"}')),
+        Case(200, lambda: "?url=" + urllib.parse.quote("http://127.0.0.1:%d/" % _closed_port()),
+             check=_check_raw("error", "connect_refused")),
+        Case(400, "", parameter="url"),
+        Case(400, "?url=ftp%3A%2F%2Fx%2F", parameter="url"),
+        Case(400, "?url=http%3A%2F%2F127.0.0.1%2F&method=get", parameter="method"),
+        Case(400, "?url=http%3A%2F%2F127.0.0.1%2F&follow=11", parameter="follow"),
+        Case(401, "?url=http%3A%2F%2F127.0.0.1%2F", token="none", parameter="Authorization"),
+        Case(403, "?url=http%3A%2F%2F" + _DENIED + "%2F", parameter="url"),
+        Case(413, "?url=http%3A%2F%2F127.0.0.1%2F", big_body=True, parameter="body"),
+    ],
+    "fetchPost": [
+        Case(200, body=lambda: {"url": "http://127.0.0.1:%d/healthz" % LiveConformanceTest.svc.port,
+                                "headers": {"X-Test": "1"}},
+             check=_check_fetch(200, '{"status":"ok"}')),
+        Case(400, parameter="body"),
+        Case(400, body={"url": "http://127.0.0.1/", "foo": 1}, parameter="foo"),
+        Case(400, body={"url": "http://127.0.0.1/", "headers": {"Bad Name": "x"}},
+             parameter="headers.Bad Name"),
+        Case(400, body={"url": "http://127.0.0.1/", "body": "a", "body_base64": "YQ=="},
+             parameter="body_base64"),
+        Case(401, body={"url": "http://127.0.0.1/"}, token="none", parameter="Authorization"),
+        Case(403, body={"url": "http://" + _DENIED + "/"}, parameter="url"),
+        Case(413, big_body=True, parameter="body"),
+    ],
     "scanGet": [
         Case(200, lambda: "?host=127.0.0.1&ports=%d,%d" % (LiveConformanceTest.svc.tcp_port,
                                                          _closed_port()),
@@ -1450,6 +1487,8 @@ COVERED_ELSEWHERE = {
     ("dohPost", "503"): _SHUTDOWN,
     ("tcpExchange", "503"): _SHUTDOWN,
     ("scanGet", "503"): _SHUTDOWN,
+    ("fetchGet", "503"): _SHUTDOWN,
+    ("fetchPost", "503"): _SHUTDOWN,
     ("scanPost", "503"): _SHUTDOWN,
     ("udpExchange", "503"): _SHUTDOWN,
     ("debugDelay", "404"): "NoDebugEndpointsTest: the service without --debug-endpoints",
@@ -1457,7 +1496,8 @@ COVERED_ELSEWHERE = {
 _RATE_LIMITED = "RateLimitTest: the service with --rate-limit, the client's bucket empty"
 COVERED_ELSEWHERE.update({(op_id, "429"): _RATE_LIMITED for op_id in (
     "dnsLookup", "dnsBatch", "reverseLookup", "dohGet", "dohPost", "checkPolicy",
-    "tcpExchange", "udpExchange", "scanGet", "scanPost", "debugDelay")})
+    "tcpExchange", "udpExchange", "scanGet", "scanPost", "fetchGet", "fetchPost",
+    "debugDelay")})
 _CAPPED = ("each query's timeout_ms is capped at --max-timeout-ms and the deadline is "
            "--max-timeout-ms + 5 s, so only a stalled event loop gets it")
 UNREACHABLE = {
@@ -1470,6 +1510,8 @@ UNREACHABLE = {
     ("dohGet", "504"): _CAPPED,
     ("dohPost", "504"): _CAPPED,
     ("tcpExchange", "504"): _CAPPED,
+    ("fetchGet", "504"): _CAPPED,
+    ("fetchPost", "504"): _CAPPED,
     ("scanGet", "504"): "a scan stops 200 ms before the request's own deadline and answers "
                         "with what it has (complete: false)",
     ("scanPost", "504"): "a scan stops 200 ms before the request's own deadline and answers "
@@ -1731,6 +1773,8 @@ class ShutdownTest(unittest.TestCase):
         ("udpExchange", "", {"host": "127.0.0.1", "port": "{silent_udp}"}, None),
         # an open port that never speaks, with a long banner wait
         ("scanGet", "?host=127.0.0.1&banner=1&banner_ms=5000&ports={silent_tcp}", None, None),
+        ("fetchGet", "?url=http%3A%2F%2F127.0.0.1%3A{silent_tcp}%2F", None, None),
+        ("fetchPost", "", {"url": "http://127.0.0.1:{silent_tcp_in}/"}, None),
         ("scanPost", "", {"host": "127.0.0.1", "ports": ["{silent_tcp}"], "banner": True,
                           "banner_ms": 5000}, None),
     ]
@@ -1748,7 +1792,8 @@ class ShutdownTest(unittest.TestCase):
             silent_tcp.listen(8)
             silent_udp.bind(("127.0.0.1", 0))
             self.silent = {b'"{silent_tcp}"': silent_tcp.getsockname()[1],
-                           b'"{silent_udp}"': silent_udp.getsockname()[1]}
+                           b'"{silent_udp}"': silent_udp.getsockname()[1],
+                           b'{silent_tcp_in}': silent_tcp.getsockname()[1]}
             svc = Service(["--shutdown-grace", "2000", "--auth-token", TOKEN,
                            "--dns-server", dns.server, "--default-timeout-ms", "20000"]).start()
             self.drain(doc, svc)
