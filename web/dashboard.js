@@ -318,6 +318,63 @@
     show(out, ...parts);
   }
 
+  async function onFetch(ev) {
+    ev.preventDefault();
+    const out = $("fetch-out");
+    busy(out);
+    const qs = params([
+      ["url", $("fetch-url").value.trim()],
+      ["method", $("fetch-method").value],
+      ["follow", $("fetch-follow").value.trim()],
+      ["http_version", $("fetch-version").value],
+      ["insecure", $("fetch-insecure").checked ? "1" : "0"],
+    ]);
+    const r = await call("GET", "/fetch?" + qs);
+    if (!r.ok) return show(out, problemView(r));
+    const b = r.body;
+    const t = b.timing || {};
+    const phases = ["resolve_ms", "connect_ms", "tls_ms", "ttfb_ms", "total_ms"]
+      .filter((k) => typeof t[k] === "number")
+      .map((k) => k.replace("_ms", "") + " " + fmtMs(t[k])).join(", ");
+    const parts = [
+      el("div", { class: "summary" },
+        el("span", { class: "status", "data-status": b.status }, b.status),
+        b.status_code ? el("span", { class: "fetch-code" }, "HTTP " + b.status_code) : null,
+        b.http_version ? el("span", { class: "fetch-version" }, "HTTP/" + b.http_version) : null,
+        b.address ? el("span", {}, b.address) : null,
+        el("span", { class: "muted" }, "request " + r.requestId)),
+      findingView(b),
+      el("div", { class: "fetch-timing muted" }, phases),
+    ];
+    for (const h of b.redirects || []) {
+      parts.push(el("div", { class: "fetch-redirect" }, h.status_code + " " + h.url + " \u2192 " + h.location));
+    }
+    if (b.tls) {
+      const c = b.tls.certificate || {};
+      parts.push(el("div", { class: "fetch-tls" },
+        el("span", { class: b.tls.verified ? "confirmed" : "unconfirmed" },
+          b.tls.verified ? "certificate verified" : "certificate not verified" +
+            (b.tls.verify_error ? " (" + b.tls.verify_error + ")" : "")),
+        " " + b.tls.version + " " + (b.tls.cipher || "") +
+          (c.subject ? "; subject " + c.subject : "") + (c.issuer ? "; issuer " + c.issuer : "") +
+          (typeof c.days_left === "number" ? "; expires in " + c.days_left + " days" : "")));
+    }
+    if (b.headers) {
+      const ht = el("table", { class: "fetch-headers" });
+      const tb = el("tbody", {});
+      for (const [k, v] of b.headers) tb.append(el("tr", {}, el("td", {}, k), el("td", {}, v)));
+      ht.append(tb);
+      parts.push(ht);
+    }
+    if (b.body) {
+      parts.push(el("div", { class: "muted" }, b.body.bytes + " bytes of body" +
+        (b.body.truncated ? " (cut)" : "")));
+      parts.push(bytesView("fetch-body", b.body));
+    }
+    parts.push(rawJson(b));
+    show(out, ...parts);
+  }
+
   async function onScan(ev) {
     ev.preventDefault();
     const out = $("scan-out");
@@ -407,6 +464,7 @@
     $("policy-form").addEventListener("submit", onPolicy);
     $("raw-form").addEventListener("submit", onRaw);
     $("scan-form").addEventListener("submit", onScan);
+    $("fetch-form").addEventListener("submit", onFetch);
     document.body.dataset.ready = "1";
     loadVersion();
   });

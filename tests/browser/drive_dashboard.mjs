@@ -63,6 +63,10 @@ async function read(page, out) {
       verdicts: [...root.querySelectorAll(".verdicts li")].map((li) => [li.className, li.textContent]),
       ended_by: text(".ended-by"),
       scan_counts: text(".scan-counts"),
+      fetch_code: text(".fetch-code"),
+      fetch_body: text("pre.fetch-body"),
+      fetch_headers: rows("table.fetch-headers tbody tr"),
+      fetch_timing: text(".fetch-timing"),
       scan_complete: attr(".scan-complete", "data-complete"),
       scan_rows: rows("table.scan tbody tr"),
       raw_received: text("pre.raw-received"),
@@ -166,6 +170,10 @@ async function main() {
       await fill(page, { "batch-names": "www.np.test\n\nnope.np.test\n  c1.np.test  ", "batch-type": "A" });
       await submit(page, "batch-form", "batch-out");
       result.batch = await read(page, "batch-out");
+
+      await fill(page, { "fetch-url": `http://127.0.0.1:${args.http_port}/healthz` });
+      await submit(page, "fetch-form", "fetch-out");
+      result.fetch = await read(page, "fetch-out");
 
       await fill(page, { "scan-host": "127.0.0.1",
         "scan-ports": `${args.tcp_port}, ${args.http_port},${args.closed_port}` });

@@ -5,8 +5,8 @@ The real netprobe binary serves the page; NSD (tests/integration/dnsfixture.py)
 serves np.test. on loopback. drive_dashboard.mjs drives Debian's chromium
 through playwright-core: it fills and submits every form (DNS lookup with
 flags and transport, resolver comparison, reverse DNS with forward
-confirmation, a batch, a port scan, raw TCP and UDP exchanges, the target
-policy), and
+confirmation, a batch, an HTTP fetch, a port scan, raw TCP and UDP
+exchanges, the target policy), and
 reports what the page shows.
 These tests check it against what the zone holds: records in the right
 sections, NXDOMAIN, problem documents naming the parameter, a TXT record
@@ -176,6 +176,16 @@ class DashboardTest(unittest.TestCase):
             ("c1.np.test.", "ok", "NOERROR",
              "CNAME c2.np.test., CNAME c3.np.test., A 192.0.2.33"),
         ])
+
+    def test_fetch(self):
+        f = self.seen["fetch"]
+        self.assertIsNone(f["problem"])
+        self.assertEqual(f["status"], "ok")
+        self.assertEqual(f["fetch_code"], "HTTP 200")
+        self.assertEqual(f["fetch_body"], '{"status":"ok"}')
+        self.assertIn(["content-type", "application/json"], f["fetch_headers"])
+        self.assertRegex(f["fetch_timing"], r"^resolve [0-9.]+ ms, connect [0-9.]+ ms, "
+                                            r"ttfb [0-9.]+ ms, total [0-9.]+ ms$")
 
     def test_port_scan(self):
         sc = self.seen["scan"]
