@@ -10,6 +10,7 @@
 #define _GNU_SOURCE /* strptime, timegm */
 #include "handlers.h"
 #include "base64.h"
+#include "body_fields.h"
 #include "config.h"
 #include "dns.h"
 #include "dns_wire.h"
@@ -18,7 +19,7 @@
 #include "metrics.h"
 #include "netaddr.h"
 #include "np.h"
-#include "policy.h"
+#include "target.h"
 #include "worker.h"
 
 #include <ctype.h>
@@ -42,15 +43,21 @@ struct hop {
 	char *location;
 };
 
+/* What a hop's URL says about where to connect. */
+struct url_parts {
+	char host[TARGET_HOST_MAX + 1]; /* as in the URL (IPv6 in brackets) */
+	unsigned port;
+	int https;
+};
+
 struct fetch_job {
 	struct http_req *req;
 	struct dns_op *op;
 	struct fetch *fx;
 	char method[16];
 	char *url;                /* the current hop's */
-	char host[256];           /* its host, as in the URL (IPv6 in brackets) */
-	unsigned port;
-	int https;
+	struct url_parts u;       /* its parts */
+	int host_is_name;         /* u.host was resolved (not an address) */
 	char *headers[REQ_HEADERS_MAX + 1]; /* "Name: value" */
 	unsigned char *body;
 	size_t body_len;
@@ -91,29 +98,6 @@ static void on_cancel(void *ud)
 static double ms(int64_t us)
 {
 	return us > 0 ? (double)us / 1000.0 : 0.0;
-}
-
-static json_t *bytes_json(const unsigned char *p, size_t n, int truncated)
-{
-	json_t *o = json_object();
-	json_t *text = json_stringn(n > 0 ? (const char *)p : "", n);
-
-	json_object_set_new(o, "bytes", json_integer((json_int_t)n));
-	if (text != NULL) {
-		json_object_set_new(o, "encoding", json_string("text"));
-		json_object_set_new(o, "data", text);
-	} else {
-		char *b64 = malloc(base64_encoded_len(n) + 1);
-
-		json_object_set_new(o, "encoding", json_string("base64"));
-		if (b64 != NULL) {
-			base64_encode(p, n, b64);
-			json_object_set_new(o, "data", json_string(b64));
-			free(b64);
-		}
-	}
-	json_object_set_new(o, "truncated", json_boolean(truncated));
-	return o;
 }
 
 /* Days from now to an OpenSSL date text ("Jan  2 03:04:05 2027 GMT"). */
@@ -182,14 +166,14 @@ static void reply(struct fetch_job *j, const struct fetch_result *res, enum np_s
 							      res->headers[i].value));
 		json_object_set_new(body, "headers", hdrs);
 		json_object_set_new(body, "body",
-				    bytes_json(res->body, res->body_len, res->body_truncated));
+				    body_bytes_json(res->body, res->body_len, res->body_truncated));
 	}
 	for (unsigned i = 0; i < j->nhops; i++)
 		json_array_append_new(redirects, json_pack("{s:s, s:i, s:s}", "url", j->hops[i].url,
 							   "status_code", (int)j->hops[i].status_code,
 							   "location", j->hops[i].location));
 	json_object_set_new(body, "redirects", redirects);
-	if (res != NULL && j->https && res->tls_version != NULL) {
+	if (res != NULL && j->u.https && res->tls_version != NULL) {
 		json_t *tls = json_object();
 		json_t *cert = json_object();
 
@@ -219,7 +203,7 @@ static void reply(struct fetch_job *j, const struct fetch_result *res, enum np_s
 	json_object_set_new(timing, "resolve_ms", json_real(ms((int64_t)j->resolve_us)));
 	if (res != NULL && res->connect_us > 0)
 		json_object_set_new(timing, "connect_ms", json_real(ms(base + res->connect_us)));
-	if (res != NULL && j->https && res->tls_us > 0)
+	if (res != NULL && j->u.https && res->tls_us > 0)
 		json_object_set_new(timing, "tls_ms", json_real(ms(base + res->tls_us)));
 	if (res != NULL && res->ttfb_us > 0 && res->status_code > 0)
 		json_object_set_new(timing, "ttfb_ms", json_real(ms(base + res->ttfb_us)));
@@ -233,8 +217,8 @@ static void reply(struct fetch_job *j, const struct fetch_result *res, enum np_s
 
 /* ---- URLs ---- */
 
-/* Parses url into j (host, port, https); NULL, or why it is refused. */
-static const char *url_parse(const char *url, struct fetch_job *j)
+/* Parses url into *p; NULL, or why it is refused. */
+static const char *url_parse(const char *url, struct url_parts *p)
 {
 	CURLU *u = curl_url();
 	char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL;
@@ -254,14 +238,14 @@ static const char *url_parse(const char *url, struct fetch_job *j)
 	else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
 		why = "credentials in the URL are not accepted (use an Authorization header)";
 	else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0' ||
-		 strlen(host) >= sizeof(j->host))
+		 strlen(host) >= sizeof(p->host))
 		why = "the URL has no host";
 	else if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
 		why = "the URL's port is not valid";
 	if (why == NULL) {
-		snprintf(j->host, sizeof(j->host), "%s", host);
-		j->port = (unsigned)strtoul(port, NULL, 10);
-		j->https = strcmp(scheme, "https") == 0;
+		snprintf(p->host, sizeof(p->host), "%s", host);
+		p->port = (unsigned)strtoul(port, NULL, 10);
+		p->https = strcmp(scheme, "https") == 0;
 	}
 	curl_free(scheme);
 	curl_free(host);
@@ -271,16 +255,6 @@ static const char *url_parse(const char *url, struct fetch_job *j)
 	return why;
 }
 
-/* Is url one we would fetch (http or https, with a host)? */
-static int url_fetchable(const char *url)
-{
-	struct fetch_job *probe = calloc(1, sizeof(*probe));
-	int ok = probe != NULL && url_parse(url, probe) == NULL;
-
-	free(probe);
-	return ok;
-}
-
 /* ---- hops ---- */
 
 static void start_hop(struct fetch_job *j);
@@ -288,7 +262,7 @@ static void start_hop(struct fetch_job *j);
 static void on_fetched(const struct fetch_result *res, void *ud)
 {
 	struct fetch_job *j = ud;
-	const char *why;
+	struct url_parts next_parts;
 	char *next;
 
 	j->fx = NULL;
@@ -297,7 +271,7 @@ static void on_fetched(const struct fetch_result *res, void *ud)
 		job_free(j);
 		return;
 	}
-	if (!url_fetchable(res->location)) {
+	if (url_parse(res->location, &next_parts) != NULL) {
 		/* somewhere we do not go (another scheme): the redirect is the answer */
 		reply(j, res, NP_OK, NULL);
 		job_free(j);
@@ -318,13 +292,7 @@ static void on_fetched(const struct fetch_result *res, void *ud)
 		return;
 	}
 	j->url = next;
-	why = url_parse(next, j);
-	if (why != NULL) {
-		/* somewhere we do not go: the redirect is the answer */
-		reply(j, res, NP_OK, NULL);
-		job_free(j);
-		return;
-	}
+	j->u = next_parts;
 	if (res->status_code == 303 ||
 	    ((res->status_code == 301 || res->status_code == 302) && strcmp(j->method, "POST") == 0)) {
 		if (strcmp(j->method, "HEAD") != 0)
@@ -350,8 +318,8 @@ static void connect_hop(struct fetch_job *j)
 	o.headers = (const char *const *)j->headers;
 	o.body = j->body;
 	o.body_len = j->body_len;
-	o.host = j->host;
-	o.port = j->port;
+	o.host = j->host_is_name ? j->u.host : NULL;
+	o.port = j->u.port;
 	o.addr = &j->addr.sa;
 	o.addrlen = j->addrlen;
 	o.deadline_us = j->deadline_us;
@@ -367,29 +335,17 @@ static void connect_hop(struct fetch_job *j)
 	}
 }
 
-/* 0 allowed; else the first hop answers 403, later ones a finding. */
-static int hop_allowed(struct fetch_job *j, const struct sockaddr *sa)
+/* A denied address: the first hop answers 403, a redirect's a finding. */
+static void hop_denied(struct fetch_job *j, const char *why)
 {
-	struct policy_decision d;
-	struct policy_addr a;
-	char text[POLICY_ADDR_TEXT_MAX] = "?";
+	char redirect[320];
 
-	policy_check(worker_policy(http_req_worker(j->req)), sa, &d);
-	if (d.verdict == POLICY_ALLOW)
-		return 0;
-	if (policy_addr_from_sockaddr(sa, &a) == NP_OK)
-		policy_addr_format(&a, text, sizeof(text));
 	if (j->nhops == 0) {
-		http_reply_problem(j->req, 403, "url", "the target policy denies %s (rule %s: %s)",
-				   text, d.rule, d.reason);
-	} else {
-		char why[256];
-
-		snprintf(why, sizeof(why), "a redirect leads to %s, which the target policy denies "
-			 "(rule %s: %s)", text, d.rule, d.reason);
-		reply(j, NULL, NP_EDENIED, why);
+		http_reply_problem(j->req, 403, "url", "%s", why);
+		return;
 	}
-	return -1;
+	snprintf(redirect, sizeof(redirect), "a redirect leads where %s", why);
+	reply(j, NULL, NP_EDENIED, redirect);
 }
 
 static void on_resolved(enum np_status st, const char *detail,
@@ -405,33 +361,36 @@ static void on_resolved(enum np_status st, const char *detail,
 		job_free(j);
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (hop_allowed(j, (const struct sockaddr *)&addrs[i]) != 0) {
+	{
+		char why[256];
+
+		if (target_pick(http_req_worker(j->req), addrs, n, j->u.port, &j->addr, &j->addrlen,
+				why, sizeof(why)) != NP_OK) {
+			hop_denied(j, why);
 			job_free(j);
 			return;
 		}
 	}
-	memset(&j->addr, 0, sizeof(j->addr));
-	memcpy(&j->addr.ss, &addrs[0], sizeof(addrs[0]));
-	j->addrlen = j->addr.sa.sa_family == AF_INET ? sizeof(j->addr.in4) : sizeof(j->addr.in6);
 	connect_hop(j);
 }
 
 /* Resolves (or reads) the hop's host, checks it, connects. */
 static void start_hop(struct fetch_job *j)
 {
-	char inner[256];
-	size_t n = strlen(j->host);
+	char inner[TARGET_HOST_MAX + 1], why[256];
+	size_t n = strlen(j->u.host);
 	uint64_t now = np_now_us();
 
 	j->hop_start_us = now;
 	j->resolve_us = 0;
-	if (j->host[0] == '[' && n > 2 && j->host[n - 1] == ']')
-		snprintf(inner, sizeof(inner), "%.*s", (int)(n - 2), j->host + 1);
+	if (j->u.host[0] == '[' && n > 2 && j->u.host[n - 1] == ']')
+		snprintf(inner, sizeof(inner), "%.*s", (int)(n - 2), j->u.host + 1);
 	else
-		snprintf(inner, sizeof(inner), "%s", j->host);
-	if (np_addr_make(inner, 0, &j->addr, &j->addrlen) == 0) {
-		if (hop_allowed(j, &j->addr.sa) != 0) {
+		snprintf(inner, sizeof(inner), "%s", j->u.host);
+	j->host_is_name = np_addr_make(inner, j->u.port, &j->addr, &j->addrlen) != 0;
+	if (!j->host_is_name) {
+		if (target_denied(http_req_worker(j->req), &j->addr.sa, why, sizeof(why))) {
+			hop_denied(j, why);
 			job_free(j);
 			return;
 		}
@@ -477,23 +436,6 @@ static int header_name_ok(const char *n)
 	return 1;
 }
 
-static int int_field(struct http_req *r, json_t *body, const char *key, unsigned long min,
-		     unsigned long max, unsigned long *out)
-{
-	json_t *v = json_object_get(body, key);
-
-	if (v == NULL)
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < (json_int_t)min ||
-	    json_integer_value(v) > (json_int_t)max) {
-		http_reply_problem(r, 400, key, "%s must be an integer from %lu to %lu", key, min,
-				   max);
-		return -1;
-	}
-	*out = (unsigned long)json_integer_value(v);
-	return 0;
-}
-
 static int read_post(struct http_req *r, const struct config *c, json_t *body,
 		     struct fetch_params *p, struct fetch_job *j)
 {
@@ -504,19 +446,8 @@ static int read_post(struct http_req *r, const struct config *c, json_t *body,
 	json_t *v, *hdrs, *text, *b64;
 	unsigned nh = 0;
 
-	json_object_foreach(body, key, v) {
-		int ok = 0;
-
-		for (size_t i = 0; i < NP_ARRAY_LEN(known) && !ok; i++)
-			ok = strcmp(key, known[i]) == 0;
-		if (!ok) {
-			char name[64];
-
-			snprintf(name, sizeof(name), "%s", key);
-			http_reply_problem(r, 400, name, "unknown field '%s' for POST /fetch", name);
-			return -1;
-		}
-	}
+	if (body_fields_known(r, body, known, NP_ARRAY_LEN(known)) != 0)
+		return -1;
 	for (size_t i = 0; i < 3; i++) {
 		static const char *const strs[] = {"url", "method", "http_version"};
 
@@ -536,9 +467,9 @@ static int read_post(struct http_req *r, const struct config *c, json_t *body,
 		return -1;
 	}
 	p->insecure = v != NULL && json_is_true(v);
-	if (int_field(r, body, "follow", 0, FOLLOW_MAX, &p->follow) != 0 ||
-	    int_field(r, body, "timeout_ms", 1, c->max_timeout_ms, &p->timeout_ms) != 0 ||
-	    int_field(r, body, "max_body_bytes", 0, BODY_MAX, &p->max_body) != 0)
+	if (body_field_uint(r, body, "follow", 0, FOLLOW_MAX, &p->follow) != 0 ||
+	    body_field_uint(r, body, "timeout_ms", 1, c->max_timeout_ms, &p->timeout_ms) != 0 ||
+	    body_field_uint(r, body, "max_body_bytes", 0, BODY_MAX, &p->max_body) != 0)
 		return -1;
 	hdrs = json_object_get(body, "headers");
 	if (hdrs != NULL && !json_is_object(hdrs)) {
@@ -655,7 +586,7 @@ void handle_fetch(struct http_req *r)
 		http_reply_problem(r, 400, "url", "url (http:// or https://) is required");
 		goto answered;
 	}
-	if ((why = url_parse(p.url, j)) != NULL) {
+	if ((why = url_parse(p.url, &j->u)) != NULL) {
 		http_reply_problem(r, 400, "url", "%s", why);
 		goto answered;
 	}

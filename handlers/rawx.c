@@ -11,15 +11,15 @@
  */
 #include "handlers.h"
 #include "base64.h"
+#include "body_fields.h"
 #include "config.h"
 #include "dns.h"
-#include "dns_wire.h"
 #include "http.h"
 #include "metrics.h"
 #include "netaddr.h"
 #include "np.h"
-#include "policy.h"
 #include "rawx.h"
+#include "target.h"
 #include "worker.h"
 
 #include <jansson.h>
@@ -30,7 +30,6 @@
 #define MAX_BYTES_DEFAULT 65536u
 #define MAX_BYTES_MAX (1u << 20)
 #define DATAGRAMS_MAX 100u
-#define HOST_MAX 255
 
 struct rawx_job {
 	struct http_req *req;
@@ -39,7 +38,7 @@ struct rawx_job {
 	struct rawx *x;          /* the exchange */
 	struct rawx_opts o;
 	unsigned char *data;     /* what to send (o.data) */
-	char host[HOST_MAX + 1];
+	char host[TARGET_HOST_MAX + 1];
 	unsigned port;
 	uint64_t start_us;
 	uint64_t resolved_us;
@@ -60,35 +59,6 @@ static void on_cancel(void *ud)
 	dns_op_cancel(j->op);
 	rawx_cancel(j->x);
 	job_free(j);
-}
-
-static double ms_between(uint64_t from, uint64_t to)
-{
-	return to > from ? (double)(to - from) / 1000.0 : 0.0;
-}
-
-/* Bytes as {"bytes", "encoding", "data"}: text when they are UTF-8. */
-static json_t *bytes_json(const unsigned char *p, size_t n)
-{
-	json_t *o = json_object();
-	/* jansson refuses bytes that are not UTF-8: those go as base64. */
-	json_t *text = json_stringn(n > 0 ? (const char *)p : "", n);
-
-	json_object_set_new(o, "bytes", json_integer((json_int_t)n));
-	if (text != NULL) {
-		json_object_set_new(o, "encoding", json_string("text"));
-		json_object_set_new(o, "data", text);
-	} else {
-		char *b64 = malloc(base64_encoded_len(n) + 1);
-
-		json_object_set_new(o, "encoding", json_string("base64"));
-		if (b64 != NULL) {
-			base64_encode(p, n, b64);
-			json_object_set_new(o, "data", json_string(b64));
-			free(b64);
-		}
-	}
-	return o;
 }
 
 /* The answer: the same shape for findings before and after connecting. */
@@ -124,34 +94,33 @@ static void reply(struct rawx_job *j, const struct rawx_result *res, enum np_sta
 
 		for (size_t i = 0; res != NULL && i < res->ndgrams; i++) {
 			const struct rawx_dgram *d = &res->dgrams[i];
-			json_t *one = bytes_json(res->buf + d->off, d->len);
+			json_t *one = body_bytes_json(res->buf + d->off, d->len,
+						       d->full_len > d->len);
 
-			json_object_set_new(one, "truncated", json_boolean(d->full_len > d->len));
 			json_object_set_new(one, "rtt_ms",
-					    json_real(ms_between(res->start_us, d->at_us)));
+					    json_real(np_ms_between(res->start_us, d->at_us)));
 			json_array_append_new(list, one);
 		}
 		json_object_set_new(body, "datagrams", list);
 	} else {
-		json_t *rx = bytes_json(res ? res->buf : NULL, res ? res->len : 0);
-
-		json_object_set_new(rx, "truncated", json_boolean(res && res->truncated));
-		json_object_set_new(body, "received", rx);
+		json_object_set_new(body, "received",
+				    body_bytes_json(res ? res->buf : NULL, res ? res->len : 0,
+						    res && res->truncated));
 	}
 	json_object_set_new(body, "ended_by", json_string(rawx_end_text(end)));
 	json_object_set_new(timing, "resolve_ms",
-			    json_real(ms_between(j->start_us, j->resolved_us ? j->resolved_us
+			    json_real(np_ms_between(j->start_us, j->resolved_us ? j->resolved_us
 										: end_us)));
 	if (!j->udp && res != NULL && res->connect_us != 0)
 		json_object_set_new(timing, "connect_ms",
-				    json_real(ms_between(j->start_us, res->connect_us)));
+				    json_real(np_ms_between(j->start_us, res->connect_us)));
 	if (res != NULL && res->first_us != 0)
 		json_object_set_new(timing, "first_byte_ms",
-				    json_real(ms_between(j->start_us, res->first_us)));
-	json_object_set_new(timing, "total_ms", json_real(ms_between(j->start_us, end_us)));
+				    json_real(np_ms_between(j->start_us, res->first_us)));
+	json_object_set_new(timing, "total_ms", json_real(np_ms_between(j->start_us, end_us)));
 	json_object_set_new(body, "timing", timing);
 	metrics_probe_done(worker_metrics(http_req_worker(j->req)), j->udp ? PROBE_UDP : PROBE_TCP,
-			   code, ms_between(j->start_us, end_us) / 1000.0);
+			   code, np_ms_between(j->start_us, end_us) / 1000.0);
 	http_reply_json(j->req, 200, body);
 }
 
@@ -184,23 +153,6 @@ static int start_exchange(struct rawx_job *j)
 	return 0;
 }
 
-/* The policy's word on one address; 0 allowed, else 403 answered. */
-static int allowed(struct http_req *r, const struct sockaddr *sa)
-{
-	struct policy_decision d;
-	struct policy_addr a;
-	char text[POLICY_ADDR_TEXT_MAX] = "?";
-
-	policy_check(worker_policy(http_req_worker(r)), sa, &d);
-	if (d.verdict == POLICY_ALLOW)
-		return 0;
-	if (policy_addr_from_sockaddr(sa, &a) == NP_OK)
-		policy_addr_format(&a, text, sizeof(text));
-	http_reply_problem(r, 403, "host", "the target policy denies %s (rule %s: %s)", text,
-			   d.rule, d.reason);
-	return -1;
-}
-
 static void on_resolved(enum np_status st, const char *detail,
 			const struct sockaddr_storage *addrs, size_t n, void *ud)
 {
@@ -215,20 +167,15 @@ static void on_resolved(enum np_status st, const char *detail,
 		job_free(j);
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (allowed(j->req, (const struct sockaddr *)&addrs[i]) != 0) {
+	{
+		char why[256];
+
+		if (target_pick(http_req_worker(j->req), addrs, n, j->port, &j->addr, &j->addrlen,
+				why, sizeof(why)) != NP_OK) {
+			http_reply_problem(j->req, 403, "host", "%s", why);
 			job_free(j);
 			return;
 		}
-	}
-	memset(&j->addr, 0, sizeof(j->addr));
-	memcpy(&j->addr.ss, &addrs[0], sizeof(addrs[0]));
-	if (j->addr.sa.sa_family == AF_INET) {
-		j->addr.in4.sin_port = htons((uint16_t)j->port);
-		j->addrlen = sizeof(j->addr.in4);
-	} else {
-		j->addr.in6.sin6_port = htons((uint16_t)j->port);
-		j->addrlen = sizeof(j->addr.in6);
 	}
 	if (j->resolved_us >= j->o.deadline_us) {
 		reply(j, NULL, NP_ETIMEOUT, "the name was resolved, but no time was left");
@@ -239,53 +186,6 @@ static void on_resolved(enum np_status st, const char *detail,
 }
 
 /* ---- the request body ---- */
-
-/* An integer field in [min, max]; 0 ok (absent: *out untouched), -1 answered. */
-static int int_field(struct http_req *r, json_t *body, const char *key, json_int_t min,
-		     json_int_t max, json_int_t *out)
-{
-	json_t *v = json_object_get(body, key);
-
-	if (v == NULL)
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-		http_reply_problem(r, 400, key, "%s must be an integer from %lld to %lld", key,
-				   (long long)min, (long long)max);
-		return -1;
-	}
-	*out = json_integer_value(v);
-	return 0;
-}
-
-/* Every field is known to this protocol; 0, or -1 with a 400 answered. */
-static int fields_known(struct http_req *r, json_t *body, int udp)
-{
-	static const char *const common[] = {"host", "port", "data", "data_base64", "timeout_ms",
-					     "max_bytes"};
-	const char *key;
-	json_t *v;
-
-	json_object_foreach(body, key, v) {
-		int ok = 0;
-
-		(void)v;
-		for (size_t i = 0; i < NP_ARRAY_LEN(common) && !ok; i++)
-			ok = strcmp(key, common[i]) == 0;
-		if (!ok && !udp)
-			ok = strcmp(key, "idle_ms") == 0 || strcmp(key, "half_close") == 0;
-		if (!ok && udp)
-			ok = strcmp(key, "max_datagrams") == 0;
-		if (!ok) {
-			char name[64];
-
-			snprintf(name, sizeof(name), "%s", key);
-			http_reply_problem(r, 400, name, "unknown field '%s' for POST %s", name,
-					   udp ? "/udp" : "/tcp");
-			return -1;
-		}
-	}
-	return 0;
-}
 
 /* data or data_base64 into j->data / j->o.len; 0, or -1 answered. */
 static int read_data(struct http_req *r, json_t *body, struct rawx_job *j)
@@ -333,47 +233,25 @@ oom:
 	return -1;
 }
 
-/* host: an address literal ([IPv6] too) or a host name; 1 literal, 0 name, -1 answered. */
+/* The body's fields, per protocol. */
+static const char *const tcp_fields[] = {"host", "port", "data", "data_base64", "timeout_ms",
+					 "max_bytes", "idle_ms", "half_close"};
+static const char *const udp_fields[] = {"host", "port", "data", "data_base64", "timeout_ms",
+					 "max_bytes", "max_datagrams"};
+
+/* host: 1 an address literal (in j->addr), 0 a name, -1 answered. */
 static int read_host(struct http_req *r, json_t *body, struct rawx_job *j)
 {
 	json_t *v = json_object_get(body, "host");
-	char inner[HOST_MAX + 1];
-	const char *h;
-	size_t n;
-	char why[160];
+	const char *h = json_string_value(v); /* NULL unless a string */
 
-	if (v == NULL || !json_is_string(v) || json_string_length(v) == 0) {
-		http_reply_problem(r, 400, "host", "host (an address or a host name) is required");
-		return -1;
-	}
-	h = json_string_value(v);
-	n = json_string_length(v);
-	if (n > HOST_MAX || strlen(h) != n) {
+	if (h != NULL && strlen(h) != json_string_length(v)) {
 		http_reply_problem(r, 400, "host", "host is not an address or a host name");
 		return -1;
 	}
-	snprintf(j->host, sizeof(j->host), "%s", h);
-	if (h[0] == '[' && n > 2 && h[n - 1] == ']')
-		snprintf(inner, sizeof(inner), "%.*s", (int)(n - 2), h + 1);
-	else
-		snprintf(inner, sizeof(inner), "%s", h);
-	if (np_addr_make(inner, j->port, &j->addr, &j->addrlen) == 0)
-		return 1;
-	j->addrlen = 0;
-	if (h[0] == '[' || strchr(h, ':') != NULL) {
-		http_reply_problem(r, 400, "host", "'%s' is not a valid IPv6 address", j->host);
-		return -1;
-	}
-	if (strspn(h, "0123456789.") == n) {
-		http_reply_problem(r, 400, "host",
-				   "'%s' is not a valid IPv4 address: use four decimal parts", j->host);
-		return -1;
-	}
-	if (dns_name_validate(h, why, sizeof(why)) != NP_OK) {
-		http_reply_problem(r, 400, "host", "not an address, and not a host name: %s", why);
-		return -1;
-	}
-	return 0;
+	if (h != NULL)
+		snprintf(j->host, sizeof(j->host), "%s", h);
+	return target_parse(r, "host", h, j->port, &j->addr, &j->addrlen);
 }
 
 static void handle_rawx(struct http_req *r, int udp)
@@ -381,8 +259,8 @@ static void handle_rawx(struct http_req *r, int udp)
 	const struct config *c = worker_config(http_req_worker(r));
 	json_t *body = http_req_json_body(r);
 	struct rawx_job *j;
-	json_int_t port = 0, timeout = c->default_timeout_ms, max_bytes = MAX_BYTES_DEFAULT;
-	json_int_t idle = 0, dgrams = 1;
+	unsigned long port = 0, timeout = c->default_timeout_ms, max_bytes = MAX_BYTES_DEFAULT;
+	unsigned long idle = 0, dgrams = 1;
 	json_t *hc;
 	int literal;
 
@@ -397,17 +275,18 @@ static void handle_rawx(struct http_req *r, int udp)
 	j->req = r;
 	j->udp = udp;
 	j->start_us = np_now_us();
-	if (fields_known(r, body, udp) != 0)
+	if (udp ? body_fields_known(r, body, udp_fields, NP_ARRAY_LEN(udp_fields)) != 0
+		: body_fields_known(r, body, tcp_fields, NP_ARRAY_LEN(tcp_fields)) != 0)
 		goto answered;
 	if (json_object_get(body, "port") == NULL) {
 		http_reply_problem(r, 400, "port", "port (1 to 65535) is required");
 		goto answered;
 	}
-	if (int_field(r, body, "port", 1, 65535, &port) != 0 ||
-	    int_field(r, body, "timeout_ms", 1, c->max_timeout_ms, &timeout) != 0 ||
-	    int_field(r, body, "max_bytes", 1, MAX_BYTES_MAX, &max_bytes) != 0 ||
-	    int_field(r, body, "idle_ms", 1, timeout, &idle) != 0 ||
-	    int_field(r, body, "max_datagrams", 1, DATAGRAMS_MAX, &dgrams) != 0)
+	if (body_field_uint(r, body, "port", 1, 65535, &port) != 0 ||
+	    body_field_uint(r, body, "timeout_ms", 1, c->max_timeout_ms, &timeout) != 0 ||
+	    body_field_uint(r, body, "max_bytes", 1, MAX_BYTES_MAX, &max_bytes) != 0 ||
+	    body_field_uint(r, body, "idle_ms", 1, timeout, &idle) != 0 ||
+	    body_field_uint(r, body, "max_datagrams", 1, DATAGRAMS_MAX, &dgrams) != 0)
 		goto answered;
 	hc = json_object_get(body, "half_close");
 	if (hc != NULL && !json_is_boolean(hc)) {
@@ -418,17 +297,18 @@ static void handle_rawx(struct http_req *r, int udp)
 	literal = read_host(r, body, j);
 	if (literal < 0 || read_data(r, body, j) != 0)
 		goto answered;
+	/* (hc points into body: read before it goes) */
+	j->o.half_close = hc != NULL && json_is_true(hc);
 	json_decref(body);
 	body = NULL;
 	j->o.udp = udp;
 	j->o.deadline_us = j->start_us + (uint64_t)timeout * 1000u;
 	j->o.max_bytes = (size_t)max_bytes;
 	j->o.idle_ms = (unsigned)idle;
-	j->o.half_close = hc != NULL && json_is_true(hc);
 	j->o.max_datagrams = (unsigned)dgrams;
 	if (literal) {
 		j->resolved_us = j->start_us; /* nothing to resolve */
-		if (allowed(r, &j->addr.sa) != 0) {
+		if (target_check(r, "host", &j->addr.sa) != 0) {
 			job_free(j);
 			return;
 		}

@@ -7,18 +7,17 @@
  * service/scan.c, bounded by the request's own deadline.
  */
 #include "handlers.h"
-#include "base64.h"
+#include "body_fields.h"
 #include "config.h"
 #include "dns.h"
-#include "dns_wire.h"
 #include "http.h"
 #include "metrics.h"
 #include "netaddr.h"
 #include "np.h"
-#include "policy.h"
 #include "portlist.h"
 #include "scan.h"
 #include "services.h"
+#include "target.h"
 #include "worker.h"
 
 #include <jansson.h>
@@ -30,7 +29,6 @@
 #define CONCURRENCY_DEFAULT 100u
 #define BANNER_DEFAULT_MS 500u
 #define BANNER_MAX_MS 5000u
-#define HOST_MAX 255
 #define PORTS 65536u
 
 struct scan_job {
@@ -39,7 +37,7 @@ struct scan_job {
 	struct scan *scan;
 	struct scan_opts o;
 	uint16_t *ports;
-	char host[HOST_MAX + 1];
+	char host[TARGET_HOST_MAX + 1];
 	uint64_t start_us, resolved_us;
 	union np_sockaddr addr;
 	socklen_t addrlen;
@@ -59,33 +57,6 @@ static void on_cancel(void *ud)
 	scan_cancel(j->scan);
 	job_free(j);
 }
-
-static double ms_between(uint64_t from, uint64_t to)
-{
-	return to > from ? (double)(to - from) / 1000.0 : 0.0;
-}
-
-/* {"bytes", "encoding", "data", "truncated"}: text when UTF-8, else base64. */
-static json_t *banner_json(const struct scan_open *o)
-{
-	json_t *b = json_object();
-	json_t *text = json_stringn(o->banner_len > 0 ? (const char *)o->banner : "",
-				    o->banner_len);
-	char b64[(SCAN_BANNER_MAX + 2) / 3 * 4 + 1];
-
-	json_object_set_new(b, "bytes", json_integer((json_int_t)o->banner_len));
-	if (text != NULL) {
-		json_object_set_new(b, "encoding", json_string("text"));
-		json_object_set_new(b, "data", text);
-	} else {
-		base64_encode(o->banner, o->banner_len, b64);
-		json_object_set_new(b, "encoding", json_string("base64"));
-		json_object_set_new(b, "data", json_string(b64));
-	}
-	json_object_set_new(b, "truncated", json_boolean(o->banner_truncated));
-	return b;
-}
-
 static void reply(struct scan_job *j, const struct scan_result *res, enum np_status st,
 		  const char *detail)
 {
@@ -119,7 +90,9 @@ static void reply(struct scan_job *j, const struct scan_result *res, enum np_sta
 			json_object_set_new(one, "service", json_string(name));
 		json_object_set_new(one, "rtt_ms", json_real((double)o->rtt_us / 1000.0));
 		if (j->o.banner)
-			json_object_set_new(one, "banner", banner_json(o));
+			json_object_set_new(one, "banner",
+					    body_bytes_json(o->banner, o->banner_len,
+							    o->banner_truncated));
 		json_array_append_new(open, one);
 	}
 	json_object_set_new(body, "open", open);
@@ -128,10 +101,10 @@ static void reply(struct scan_job *j, const struct scan_result *res, enum np_sta
 	json_object_set_new(body, "unscanned", json_integer((json_int_t)unscanned));
 	json_object_set_new(body, "timing",
 			    json_pack("{s:f, s:f}", "resolve_ms",
-				      ms_between(j->start_us, j->resolved_us ? j->resolved_us : end_us),
-				      "total_ms", ms_between(j->start_us, end_us)));
+				      np_ms_between(j->start_us, j->resolved_us ? j->resolved_us : end_us),
+				      "total_ms", np_ms_between(j->start_us, end_us)));
 	metrics_probe_done(worker_metrics(http_req_worker(j->req)), PROBE_SCAN, code,
-			   ms_between(j->start_us, end_us) / 1000.0);
+			   np_ms_between(j->start_us, end_us) / 1000.0);
 	http_reply_json(j->req, 200, body);
 }
 
@@ -161,23 +134,6 @@ static int start_scan(struct scan_job *j)
 	return 0;
 }
 
-/* The policy's word on one address; 0 allowed, else 403 answered. */
-static int allowed(struct http_req *r, const struct sockaddr *sa)
-{
-	struct policy_decision d;
-	struct policy_addr a;
-	char text[POLICY_ADDR_TEXT_MAX] = "?";
-
-	policy_check(worker_policy(http_req_worker(r)), sa, &d);
-	if (d.verdict == POLICY_ALLOW)
-		return 0;
-	if (policy_addr_from_sockaddr(sa, &a) == NP_OK)
-		policy_addr_format(&a, text, sizeof(text));
-	http_reply_problem(r, 403, "host", "the target policy denies %s (rule %s: %s)", text,
-			   d.rule, d.reason);
-	return -1;
-}
-
 static void on_resolved(enum np_status st, const char *detail,
 			const struct sockaddr_storage *addrs, size_t n, void *ud)
 {
@@ -191,15 +147,16 @@ static void on_resolved(enum np_status st, const char *detail,
 		job_free(j);
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (allowed(j->req, (const struct sockaddr *)&addrs[i]) != 0) {
+	{
+		char why[256];
+
+		if (target_pick(http_req_worker(j->req), addrs, n, 0, &j->addr, &j->addrlen, why,
+				sizeof(why)) != NP_OK) {
+			http_reply_problem(j->req, 403, "host", "%s", why);
 			job_free(j);
 			return;
 		}
 	}
-	memset(&j->addr, 0, sizeof(j->addr));
-	memcpy(&j->addr.ss, &addrs[0], sizeof(addrs[0]));
-	j->addrlen = j->addr.sa.sa_family == AF_INET ? sizeof(j->addr.in4) : sizeof(j->addr.in6);
 	(void)start_scan(j);
 }
 
@@ -262,24 +219,6 @@ static int read_get(struct http_req *r, const struct config *c, unsigned char *s
 	return 0;
 }
 
-/* An integer field of the POST body in [min, max]; 0, or -1 answered. */
-static int int_field(struct http_req *r, json_t *body, const char *key, unsigned long min,
-		     unsigned long max, unsigned long *out)
-{
-	json_t *v = json_object_get(body, key);
-
-	if (v == NULL)
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < (json_int_t)min ||
-	    json_integer_value(v) > (json_int_t)max) {
-		http_reply_problem(r, 400, key, "%s must be an integer from %lu to %lu", key, min,
-				   max);
-		return -1;
-	}
-	*out = (unsigned long)json_integer_value(v);
-	return 0;
-}
-
 static int read_post(struct http_req *r, const struct config *c, json_t *body,
 		     unsigned char *set, struct scan_params *p)
 {
@@ -287,21 +226,9 @@ static int read_post(struct http_req *r, const struct config *c, json_t *body,
 					    "concurrency", "banner", "banner_ms"};
 	json_t *ports = json_object_get(body, "ports");
 	json_t *v;
-	const char *key;
 
-	json_object_foreach(body, key, v) {
-		int ok = 0;
-
-		for (size_t i = 0; i < NP_ARRAY_LEN(known) && !ok; i++)
-			ok = strcmp(key, known[i]) == 0;
-		if (!ok) {
-			char name[64];
-
-			snprintf(name, sizeof(name), "%s", key);
-			http_reply_problem(r, 400, name, "unknown field '%s' for POST /scan", name);
-			return -1;
-		}
-	}
+	if (body_fields_known(r, body, known, NP_ARRAY_LEN(known)) != 0)
+		return -1;
 	v = json_object_get(body, "host");
 	if (v != NULL && !json_is_string(v)) {
 		http_reply_problem(r, 400, "host", "host (an address or a host name) must be a string");
@@ -346,9 +273,10 @@ static int read_post(struct http_req *r, const struct config *c, json_t *body,
 	p->timeout_ms = TIMEOUT_DEFAULT_MS;
 	p->concurrency = CONCURRENCY_DEFAULT;
 	p->banner_ms = BANNER_DEFAULT_MS;
-	if (int_field(r, body, "timeout_ms", 1, c->max_timeout_ms, &p->timeout_ms) != 0 ||
-	    int_field(r, body, "concurrency", 1, c->scan_concurrency_max, &p->concurrency) != 0 ||
-	    int_field(r, body, "banner_ms", 1, BANNER_MAX_MS, &p->banner_ms) != 0)
+	if (body_field_uint(r, body, "timeout_ms", 1, c->max_timeout_ms, &p->timeout_ms) != 0 ||
+	    body_field_uint(r, body, "concurrency", 1, c->scan_concurrency_max,
+			    &p->concurrency) != 0 ||
+	    body_field_uint(r, body, "banner_ms", 1, BANNER_MAX_MS, &p->banner_ms) != 0)
 		return -1;
 	return 0;
 bad_ports:
@@ -356,44 +284,6 @@ bad_ports:
 			   "ports must be a string like \"22,80,8000-8100\" or an array of "
 			   "ports (1 to 65535) and \"a-b\" ranges");
 	return -1;
-}
-
-/* host into j: 1 address literal, 0 host name, -1 answered. */
-static int read_host(struct http_req *r, const char *h, struct scan_job *j)
-{
-	char inner[HOST_MAX + 1], why[160];
-	size_t n = h != NULL ? strlen(h) : 0;
-
-	if (n == 0) {
-		http_reply_problem(r, 400, "host", "host (an address or a host name) is required");
-		return -1;
-	}
-	if (n > HOST_MAX) {
-		http_reply_problem(r, 400, "host", "host is not an address or a host name");
-		return -1;
-	}
-	snprintf(j->host, sizeof(j->host), "%s", h);
-	if (h[0] == '[' && n > 2 && h[n - 1] == ']')
-		snprintf(inner, sizeof(inner), "%.*s", (int)(n - 2), h + 1);
-	else
-		snprintf(inner, sizeof(inner), "%s", h);
-	if (np_addr_make(inner, 0, &j->addr, &j->addrlen) == 0)
-		return 1;
-	j->addrlen = 0;
-	if (h[0] == '[' || strchr(h, ':') != NULL) {
-		http_reply_problem(r, 400, "host", "'%s' is not a valid IPv6 address", j->host);
-		return -1;
-	}
-	if (strspn(h, "0123456789.") == n) {
-		http_reply_problem(r, 400, "host",
-				   "'%s' is not a valid IPv4 address: use four decimal parts", j->host);
-		return -1;
-	}
-	if (dns_name_validate(h, why, sizeof(why)) != NP_OK) {
-		http_reply_problem(r, 400, "host", "not an address, and not a host name: %s", why);
-		return -1;
-	}
-	return 0;
 }
 
 void handle_scan(struct http_req *r)
@@ -420,7 +310,9 @@ void handle_scan(struct http_req *r)
 	j->start_us = np_now_us();
 	if ((post ? read_post(r, c, body, set, &p) : read_get(r, c, set, &p)) != 0)
 		goto answered;
-	literal = read_host(r, p.host, j);
+	if (p.host != NULL)
+		snprintf(j->host, sizeof(j->host), "%s", p.host);
+	literal = target_parse(r, "host", p.host, 0, &j->addr, &j->addrlen);
 	if (literal < 0 || take_ports(r, set, c->scan_max_ports, j) != 0)
 		goto answered;
 	free(set);
@@ -437,7 +329,7 @@ void handle_scan(struct http_req *r)
 	j->o.deadline_us = j->start_us + (uint64_t)budget * 1000u;
 	if (literal) {
 		j->resolved_us = j->start_us;
-		if (allowed(r, &j->addr.sa) != 0) {
+		if (target_check(r, "host", &j->addr.sa) != 0) {
 			job_free(j);
 			return;
 		}

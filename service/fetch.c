@@ -11,11 +11,11 @@
  */
 #include "fetch.h"
 #include "loop.h"
+#include "netaddr.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -50,11 +50,7 @@ struct fetch {
 	struct curl_slist *resolve, *hdrs;
 	unsigned char *req_body;
 	size_t req_len;
-	union {
-		struct sockaddr sa;
-		struct sockaddr_in in4;
-		struct sockaddr_in6 in6;
-	} addr;
+	union np_sockaddr addr;
 	int denied;               /* libcurl tried another address: refused */
 	size_t max_body;
 	unsigned char *body;
@@ -344,13 +340,17 @@ static enum np_status map_curl(struct fetch *x, CURLcode rc)
 		return NP_OK;
 	case CURLE_WRITE_ERROR:
 		return x->truncated ? NP_OK : NP_ENOMEM;
-	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_CONNECT: {
+		const char *words;
+		enum np_status st;
+
 		if (x->denied)
 			return NP_EDENIED;
 		curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os);
-		if (os == EHOSTUNREACH || os == ENETUNREACH)
-			return NP_EUNREACH;
-		return NP_EREFUSED;
+		/* (the words come from libcurl's errbuf) */
+		st = np_connect_status((int)os, &words);
+		return st == NP_EUNREACH || st == NP_ETIMEOUT ? st : NP_EREFUSED;
+	}
 	case CURLE_OPERATION_TIMEDOUT:
 		return NP_ETIMEOUT;
 	case CURLE_OUT_OF_MEMORY:
@@ -460,19 +460,6 @@ static void check_done(struct fetcher *f)
 	}
 }
 
-static int is_ip_literal(const char *host)
-{
-	unsigned char buf[16];
-	char inner[64];
-	size_t n = strlen(host);
-
-	if (host[0] == '[' && n > 2 && n < sizeof(inner) + 2 && host[n - 1] == ']') {
-		snprintf(inner, sizeof(inner), "%.*s", (int)(n - 2), host + 1);
-		return inet_pton(AF_INET6, inner, buf) == 1;
-	}
-	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
-}
-
 /* "host:port:address" for CURLOPT_RESOLVE (IPv6 in brackets). */
 static struct curl_slist *resolve_entry(const struct fetch_opts *o, const struct fetch *x)
 {
@@ -511,9 +498,9 @@ int fetch_start(struct fetcher *f, const struct fetch_opts *o, fetch_cb cb, void
 	x->easy = curl_easy_init();
 	if (x->easy == NULL)
 		goto oom;
-	/* A name is pinned to the checked address; an address literal needs
-	 * no resolving (and CURLOPT_RESOLVE takes no "[::1]" host). */
-	if (!is_ip_literal(o->host)) {
+	/* A name is pinned to the checked address; an address needs no
+	 * resolving (and CURLOPT_RESOLVE takes no "[::1]" host). */
+	if (o->host != NULL) {
 		x->resolve = resolve_entry(o, x);
 		if (x->resolve == NULL)
 			goto oom;

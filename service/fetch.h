@@ -36,7 +36,8 @@ struct fetch_opts {
 	const char *const *headers; /* "Name: value" lines, NULL-terminated; may be NULL */
 	const unsigned char *body;  /* request body (copied); NULL with body_len 0 */
 	size_t body_len;
-	const char *host;           /* the URL's host, as libcurl sees it */
+	const char *host;           /* the URL's host name, pinned to addr; NULL
+				     * when the URL names an address */
 	unsigned port;              /* the URL's port */
 	const struct sockaddr *addr; /* where to connect (port ignored) */
 	socklen_t addrlen;

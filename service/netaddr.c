@@ -80,6 +80,31 @@ done:
 	return rc;
 }
 
+enum np_status np_connect_status(int e, const char **detail)
+{
+	switch (e) {
+	case ECONNREFUSED:
+		*detail = "the peer refused the connection (nothing listening on that port)";
+		return NP_EREFUSED;
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+	case ENETDOWN:
+	case EHOSTDOWN:
+		*detail = "the network or host is unreachable";
+		return NP_EUNREACH;
+	case ETIMEDOUT:
+		*detail = "the connection timed out";
+		return NP_ETIMEOUT;
+	case ENOMEM:
+	case ENOBUFS:
+		*detail = "out of memory";
+		return NP_ENOMEM;
+	default:
+		*detail = "a socket call failed";
+		return NP_ESYS;
+	}
+}
+
 int np_accept_error_is_transient(int e)
 {
 	return e == EINTR || e == ECONNABORTED || e == EPROTO || e == ENETDOWN ||

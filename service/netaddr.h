@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "np.h"
+
 union np_sockaddr {
 	struct sockaddr sa;
 	struct sockaddr_in in4;
@@ -44,5 +46,12 @@ int np_listen_socket(int type, const union np_sockaddr *a, socklen_t alen, int b
  * listening socket readable, and the caller should pause instead.
  */
 int np_accept_error_is_transient(int e);
+
+/*
+ * A failed connect(2) or socket call's errno e as a probe's finding:
+ * NP_EREFUSED (nothing listening), NP_EUNREACH, NP_ETIMEOUT, NP_ENOMEM or
+ * NP_ESYS, with the words for it in *detail (static).
+ */
+enum np_status np_connect_status(int e, const char **detail);
 
 #endif

@@ -48,6 +48,11 @@ uint64_t np_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+double np_ms_between(uint64_t from_us, uint64_t to_us)
+{
+	return to_us > from_us ? (double)(to_us - from_us) / 1000.0 : 0.0;
+}
+
 void np_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;

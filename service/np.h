@@ -47,6 +47,8 @@ void np_request_id(char *buf, uint32_t prefix, unsigned worker, uint64_t counter
 
 /* Monotonic clock in microseconds. Thread-safe. */
 uint64_t np_now_us(void);
+/* Milliseconds from one np_now_us() reading to a later one (0 if not later). */
+double np_ms_between(uint64_t from_us, uint64_t to_us);
 
 /*
  * The growable arrays' one step: returns items (realloc'd when needed)

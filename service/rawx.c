@@ -15,6 +15,7 @@
  */
 #include "rawx.h"
 #include "loop.h"
+#include "netaddr.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -111,36 +112,10 @@ static void finish(struct rawx *x, enum np_status st, const char *detail, enum r
 	rawx_free(x);
 }
 
-/* A socket error as a status and words. */
-static enum np_status map_errno(int e, const char **detail)
-{
-	switch (e) {
-	case ECONNREFUSED:
-		*detail = "the peer refused the connection (nothing listening on that port)";
-		return NP_EREFUSED;
-	case ENETUNREACH:
-	case EHOSTUNREACH:
-	case ENETDOWN:
-	case EHOSTDOWN:
-		*detail = "the network or host is unreachable";
-		return NP_EUNREACH;
-	case ETIMEDOUT:
-		*detail = "the connection timed out";
-		return NP_ETIMEOUT;
-	case ENOMEM:
-	case ENOBUFS:
-		*detail = "out of memory";
-		return NP_ENOMEM;
-	default:
-		*detail = "a socket call failed";
-		return NP_ESYS;
-	}
-}
-
 static void fail_errno(struct rawx *x, int e)
 {
 	const char *detail;
-	enum np_status st = map_errno(e, &detail);
+	enum np_status st = np_connect_status(e, &detail);
 
 	finish(x, st, detail, RAWX_END_ERROR);
 }
@@ -369,7 +344,7 @@ static void on_idle(void *ud)
 /* A failure inside rawx_start: kept, and reported from a 0 ms timer. */
 static void fail_early(struct rawx *x, int e)
 {
-	enum np_status st = map_errno(e, &x->early_detail);
+	enum np_status st = np_connect_status(e, &x->early_detail);
 
 	x->early_status = (int)st;
 	loop_watch_free(x->watch);

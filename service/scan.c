@@ -9,6 +9,7 @@
  */
 #include "scan.h"
 #include "loop.h"
+#include "netaddr.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -39,11 +40,7 @@ struct scan {
 	void *ud;
 	struct scan_opts o;
 	uint16_t *ports;
-	union {
-		struct sockaddr sa;
-		struct sockaddr_in in4;
-		struct sockaddr_in6 in6;
-	} addr;
+	union np_sockaddr addr;
 	socklen_t addrlen;
 	struct slot *slots;
 	size_t inflight;
@@ -147,18 +144,21 @@ static void settle(struct slot *sl)
 		loop_timer_arm(s->kick, 0);
 }
 
+/* fd's own address; 0, or -1 if unknown. */
+static int local_name(int fd, union np_sockaddr *me)
+{
+	socklen_t len = sizeof(*me);
+
+	return getsockname(fd, &me->sa, &len) == 0 ? 0 : -1;
+}
+
 /* Did connect() reach our own socket (TCP simultaneous open on loopback)? */
 static int self_connected(const struct slot *sl)
 {
-	union {
-		struct sockaddr sa;
-		struct sockaddr_in in4;
-		struct sockaddr_in6 in6;
-	} me;
-	socklen_t len = sizeof(me);
+	union np_sockaddr me;
 	const struct scan *s = sl->s;
 
-	if (getsockname(sl->fd, &me.sa, &len) != 0 || me.sa.sa_family != s->addr.sa.sa_family)
+	if (local_name(sl->fd, &me) != 0 || me.sa.sa_family != s->addr.sa.sa_family)
 		return 0;
 	/* (s->addr's port is that of the latest connect, not sl's) */
 	if (me.sa.sa_family == AF_INET)
@@ -171,14 +171,9 @@ static int self_connected(const struct slot *sl)
 /* The local port of fd, 0 if unknown. */
 static uint16_t local_port(int fd)
 {
-	union {
-		struct sockaddr sa;
-		struct sockaddr_in in4;
-		struct sockaddr_in6 in6;
-	} me;
-	socklen_t len = sizeof(me);
+	union np_sockaddr me;
 
-	if (getsockname(fd, &me.sa, &len) != 0)
+	if (local_name(fd, &me) != 0)
 		return 0;
 	return ntohs(me.sa.sa_family == AF_INET ? me.in4.sin_port : me.in6.sin6_port);
 }

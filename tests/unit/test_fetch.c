@@ -150,7 +150,7 @@ static void fetch(struct outcome *o, struct fetcher *f, const char *url, unsigne
 	memset(&op, 0, sizeof(op));
 	op.url = url;
 	op.method = "GET";
-	op.host = "127.0.0.1";
+	op.host = NULL; /* the URL names an address */
 	op.port = port;
 	op.addr = (struct sockaddr *)&sa;
 	op.addrlen = sizeof(sa);
@@ -273,7 +273,7 @@ static void test_refused_and_cancel(void **state)
 	memset(&op, 0, sizeof(op));
 	op.url = url;
 	op.method = "GET";
-	op.host = "127.0.0.1";
+	op.host = NULL; /* the URL names an address */
 	op.port = ntohs(sa.sin_port);
 	op.addr = (struct sockaddr *)&sa;
 	op.addrlen = sizeof(sa);
