@@ -54,6 +54,7 @@ import urllib.parse
 import dnsfixture
 import harness
 from harness import HOST, SCALE, ServiceTestCase, free_port, scaled
+from peers import TcpPeer, family, ms, read_until_eof, refused_tcp_port
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -91,15 +92,6 @@ def expect_body(raw, truncated=False):
     except UnicodeDecodeError:
         return {"bytes": len(raw), "encoding": "base64",
                 "data": base64.b64encode(raw).decode("ascii"), "truncated": truncated}
-
-
-def ms(seconds):
-    """A timeout_ms value: seconds, scaled, as integer milliseconds."""
-    return int(round(scaled(seconds) * 1000))
-
-
-def _family(host):
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
 def _hostport(host, port):
@@ -209,7 +201,7 @@ class _Server(http.server.ThreadingHTTPServer):
 
     def __init__(self, site, host, port):
         self.site = site
-        self.address_family = _family(host)
+        self.address_family = family(host)
         super().__init__((host, port), _Handler)
 
     def server_bind(self):
@@ -324,22 +316,6 @@ class Site:
             return list(self.requests)
 
 
-def read_until_eof(conn, limit=1 << 20):
-    """Everything conn receives until EOF, a reset or its timeout."""
-    chunks = []
-    total = 0
-    while total < limit:
-        try:
-            b = conn.recv(65536)
-        except (ConnectionResetError, socket.timeout, OSError):
-            break
-        if not b:
-            break
-        chunks.append(b)
-        total += len(b)
-    return b"".join(chunks)
-
-
 def read_head(conn):
     """Bytes from conn up to the end of an HTTP request head (or EOF)."""
     got = b""
@@ -367,103 +343,6 @@ def h_close_after_request(conn):
 def h_accept_only(conn):
     """Closes at once (a peer that must never be reached: it counts)."""
     return b""
-
-
-class TcpPeer:
-    """A TCP server on host (127.0.0.1 unless told), port picked by the
-    kernel, running handler(conn) in a thread per connection (each
-    connection times out after 5 s, scaled); results in order of
-    completion. stop() shuts every connection down and joins the threads,
-    with a time bound."""
-
-    def __init__(self, handler, host=HOST):
-        self.handler = handler
-        self.sock = socket.socket(_family(host), socket.SOCK_STREAM)
-        self.sock.bind((host, 0))
-        self.sock.listen(32)
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self.results = []
-        self.conns = []
-        self.threads = []
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def _accept(self):
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            conn.settimeout(scaled(5))
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            with self.lock:
-                self.accepted += 1
-                self.conns.append(conn)
-                self.threads.append(t)
-            t.start()
-
-    def _serve(self, conn):
-        result = None
-        try:
-            result = self.handler(conn)
-        except OSError as e:
-            result = e
-        finally:
-            try:
-                conn.close()
-            except OSError:
-                pass
-            with self.lock:
-                self.results.append(result)
-
-    def wait_connections(self, n, timeout=5):
-        deadline = time.monotonic() + scaled(timeout)
-        while self.accepted < n:
-            if time.monotonic() > deadline:
-                raise AssertionError("%d of %d connections within %ss"
-                                     % (self.accepted, n, scaled(timeout)))
-            time.sleep(0.01)
-
-    def wait_results(self, n, timeout=5):
-        deadline = time.monotonic() + scaled(timeout)
-        while len(self.results) < n:
-            if time.monotonic() > deadline:
-                raise AssertionError("%d of %d connections handled within %ss"
-                                     % (len(self.results), n, scaled(timeout)))
-            time.sleep(0.01)
-        return list(self.results)
-
-    def stop(self):
-        self.stopping.set()
-        self.sock.close()
-        self.thread.join(scaled(5))
-        with self.lock:
-            conns, threads = list(self.conns), list(self.threads)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for t in threads:
-            t.join(scaled(5))
-
-
-def held_refused_port(test, host=HOST):
-    """A TCP port on host that refuses connections, held for the test: a
-    socket bound there that never listens (the kernel answers RST)."""
-    s = socket.socket(_family(host), socket.SOCK_STREAM)
-    s.bind((host, 0))
-    test.addCleanup(s.close)
-    return s.getsockname()[1]
 
 
 # ---- nginx for HTTP/2 over TLS ----
@@ -1010,7 +889,7 @@ class FetchTests(FetchCase):
         self.assertOk(doc, url, http_version="1.1")
 
     def test_refused(self):
-        port = held_refused_port(self)
+        port = refused_tcp_port(self)
         url = "http://127.0.0.1:%d/" % port
         doc = self.fetch(url=url, timeout_ms=ms(3))
         t = self.assertFailed(doc, url, "connect_refused")
@@ -1393,7 +1272,7 @@ class NameTests(FetchCase):
         self.assertEqual(header(r, "Host"), "good.np.test:%d" % site.port)
 
     def test_name_without_addresses_is_not_found(self):
-        port = held_refused_port(self)
+        port = refused_tcp_port(self)
         url = "http://nope.np.test:%d/" % port
         for doc in (self.fetch(url=url, timeout_ms=ms(3)),
                     self.fetch_post({"url": url, "timeout_ms": ms(3)})):
@@ -1401,13 +1280,13 @@ class NameTests(FetchCase):
             self.assertNotIn("connect_ms", t)
 
     def test_name_with_a_denied_address_is_403(self):
-        port = held_refused_port(self)
+        port = refused_tcp_port(self)
         url = "http://bad.np.test:%d/" % port
         self.assertProblem(self.get_fetch(url=url), 403, "/fetch", param="url")
         self.assertProblem(self.post_fetch({"url": url}), 403, "/fetch", param="url")
 
     def test_denied_literal_is_403(self):
-        port = held_refused_port(self)
+        port = refused_tcp_port(self)
         answer = self.get_fetch(url="http://127.0.0.99:%d/" % port)
         self.assertProblem(answer, 403, "/fetch", param="url")
         self.assertIn("127.0.0.99", answer[2]["detail"])
@@ -1446,7 +1325,7 @@ class ValidationTests(FetchCase):
         super().setUp()
         # If a bad request were wrongly accepted, its traffic would go to
         # this port of ours, which refuses it.
-        self.port = held_refused_port(self)
+        self.port = refused_tcp_port(self)
         self.target = "http://127.0.0.1:%d/" % self.port
 
     def bad_get(self, param, **params):
@@ -1653,7 +1532,7 @@ class AccessTests(FetchCase):
 
     def test_rate_limit(self):
         svc = self.start_service(["--rate-limit", "1", "--rate-burst", "2"])
-        port = held_refused_port(self)
+        port = refused_tcp_port(self)
         url = "http://127.0.0.1:%d/" % port
         t0 = time.monotonic()
         answers = [self.get_fetch(svc=svc, url=url) for _ in range(3)]
@@ -1688,7 +1567,7 @@ class MetricsTests(FetchCase):
         svc = self.start_service()
         web = self.site({"/": page})
         silent = self.peer(h_silent)
-        refused = held_refused_port(self)
+        refused = refused_tcp_port(self)
         for path in ("/", "/", "/missing"):
             doc = self.fetch(svc=svc, url=web.url(path))
             self.assertEqual(doc["status"], "ok", doc)
@@ -1753,7 +1632,7 @@ class ConcurrencyTests(FetchCase):
     def test_sigterm_after_fetches_exits_0(self):
         svc = self.start_service()
         web = self.site({"/": page})
-        refused = held_refused_port(self)
+        refused = refused_tcp_port(self)
         self.assertEqual(self.fetch(svc=svc, url=web.url("/"))["status"], "ok")
         self.assertEqual(self.fetch(svc=svc, url="http://127.0.0.1:%d/" % refused)["status"],
                          "error")

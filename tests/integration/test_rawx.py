@@ -35,6 +35,7 @@ import unittest
 import dnsfixture
 import harness
 from harness import HOST, SCALE, ServiceTestCase, scaled
+from peers import TcpPeer, ms, read_until_eof, refused_tcp_port
 
 GREETING = "Hello from server"
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -60,28 +61,7 @@ def expect_received(raw, truncated=False):
                 "data": base64.b64encode(raw).decode("ascii"), "truncated": truncated}
 
 
-def ms(seconds):
-    """A timeout_ms value: seconds, scaled, as integer milliseconds."""
-    return int(round(scaled(seconds) * 1000))
-
-
 # ---- peers ----
-
-def read_until_eof(conn, limit=1 << 22):
-    """Everything conn receives until EOF, a reset or its timeout."""
-    chunks = []
-    total = 0
-    while total < limit:
-        try:
-            b = conn.recv(65536)
-        except (ConnectionResetError, socket.timeout, OSError):
-            break
-        if not b:
-            break
-        chunks.append(b)
-        total += len(b)
-    return b"".join(chunks)
-
 
 def read_exactly(conn, n):
     """n bytes from conn (fewer if it closes or times out first)."""
@@ -101,98 +81,6 @@ def reset(conn):
     """Closes conn with an RST (SO_LINGER 0)."""
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     conn.close()
-
-
-class TcpPeer:
-    """A TCP server on host (127.0.0.1 unless told), port picked by the
-    kernel, running handler(conn) in a thread per connection. Each
-    connection's socket times out after 5 s (scaled). handler's return value
-    is recorded in `results`, in order of completion. stop() shuts every
-    connection down and joins the threads, with a time bound."""
-
-    def __init__(self, handler, host=HOST):
-        self.handler = handler
-        self.host = host
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.bind((host, 0))
-        self.sock.listen(32)
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self.results = []
-        self.conns = []
-        self.threads = []
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def _accept(self):
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            conn.settimeout(scaled(5))
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            with self.lock:
-                self.accepted += 1
-                self.conns.append(conn)
-                self.threads.append(t)
-            t.start()
-
-    def _serve(self, conn):
-        result = None
-        try:
-            result = self.handler(conn)
-        except OSError as e:
-            result = e
-        finally:
-            try:
-                conn.close()
-            except OSError:
-                pass
-            with self.lock:
-                self.results.append(result)
-
-    def wait_connections(self, n, timeout=5):
-        """Waits until n connections were accepted."""
-        deadline = time.monotonic() + scaled(timeout)
-        while self.accepted < n:
-            if time.monotonic() > deadline:
-                raise AssertionError("%d of %d connections within %ss"
-                                     % (self.accepted, n, scaled(timeout)))
-            time.sleep(0.01)
-
-    def wait_results(self, n, timeout=5):
-        """Waits until n connections were handled; returns the results."""
-        deadline = time.monotonic() + scaled(timeout)
-        while len(self.results) < n:
-            if time.monotonic() > deadline:
-                raise AssertionError("%d of %d connections handled within %ss"
-                                     % (len(self.results), n, scaled(timeout)))
-            time.sleep(0.01)
-        return list(self.results)
-
-    def stop(self):
-        self.stopping.set()
-        self.sock.close()
-        self.thread.join(scaled(5))
-        with self.lock:
-            conns, threads = list(self.conns), list(self.threads)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for t in threads:
-            t.join(scaled(5))
 
 
 class UdpPeer:
@@ -277,15 +165,6 @@ def h_reset_after(n, partial=b""):
         reset(conn)
         return got
     return handler
-
-
-def held_refused_tcp_port(test):
-    """A TCP port on 127.0.0.1 that refuses connections, held for the test:
-    a socket bound there that never listens (the kernel answers RST)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind((HOST, 0))
-    test.addCleanup(s.close)
-    return s.getsockname()[1]
 
 
 def held_refused_udp_port(test):
@@ -599,7 +478,7 @@ class TcpTests(RawxCase):
         self.assertNotIn("first_byte_ms", t)
 
     def test_refused(self):
-        port = held_refused_tcp_port(self)
+        port = refused_tcp_port(self)
         doc = self.tcp(host=HOST, port=port, data="hello", timeout_ms=ms(3))
         self.assertFailedBeforeConnecting(doc, "connect_refused", port)
         self.assertEqual(doc["received"]["bytes"], 0)
@@ -884,7 +763,7 @@ class NameTests(RawxCase):
         self.assertGreater(t["resolve_ms"], 0)
 
     def test_name_without_addresses_is_not_found(self):
-        port = held_refused_tcp_port(self)
+        port = refused_tcp_port(self)
         doc = self.tcp(host="nope.np.test", port=port, data="x", timeout_ms=ms(3))
         self.assertFailedBeforeConnecting(doc, "not_found", port, host="nope.np.test",
                                           address=None)
@@ -921,7 +800,7 @@ class ValidationTests(RawxCase):
         super().setUp()
         # If a bad request were wrongly accepted, its traffic would go to
         # these ports of ours, which refuse it.
-        self.tport = held_refused_tcp_port(self)
+        self.tport = refused_tcp_port(self)
         self.uport = held_refused_udp_port(self)
 
     def port_for(self, path):
@@ -1070,7 +949,7 @@ class AccessTests(RawxCase):
 
     def test_rate_limit(self):
         svc = self.start_service(["--rate-limit", "1", "--rate-burst", "2"])
-        port = held_refused_tcp_port(self)
+        port = refused_tcp_port(self)
         body = {"host": HOST, "port": port}
         t0 = time.monotonic()
         answers = [self.post("/tcp", body, svc=svc) for _ in range(3)]
@@ -1088,7 +967,7 @@ class MetricsTests(RawxCase):
 
     def test_probe_outcomes_counted(self):
         svc = self.start_service()
-        tport = held_refused_tcp_port(self)
+        tport = refused_tcp_port(self)
         uport = held_refused_udp_port(self)
         silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         silent.bind((HOST, 0))

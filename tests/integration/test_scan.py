@@ -53,6 +53,7 @@ import urllib.parse
 import dnsfixture
 import harness
 from harness import HOST, SCALE, ServiceTestCase, scaled
+from peers import TcpPeer, family, ms, read_until_eof, refused_tcp_port
 
 GREETING = "Hello from server"
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -99,11 +100,6 @@ def expect_banner(raw, truncated=False):
                 "data": base64.b64encode(raw).decode("ascii"), "truncated": truncated}
 
 
-def ms(seconds):
-    """A timeout_ms / banner_ms value: seconds, scaled, as integer milliseconds."""
-    return int(round(scaled(seconds) * 1000))
-
-
 def plist(*ports):
     """A ports parameter: integers and (a, b) ranges joined with commas."""
     return ",".join("%d-%d" % p if isinstance(p, tuple) else str(p) for p in ports)
@@ -111,15 +107,11 @@ def plist(*ports):
 
 # ---- sockets of ours: open, closed, peers that speak ----
 
-def _family(host):
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
 def listening(test, host=HOST, port=0):
     """A TCP socket listening on host:port (the kernel picks the port when
     0) that never accepts: connects to it succeed, and it never says
     anything. Held for the test; returns the port."""
-    s = socket.socket(_family(host), socket.SOCK_STREAM)
+    s = socket.socket(family(host), socket.SOCK_STREAM)
     try:
         if ":" in host:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
@@ -128,17 +120,6 @@ def listening(test, host=HOST, port=0):
     except OSError:
         s.close()
         raise
-    test.addCleanup(s.close)
-    return s.getsockname()[1]
-
-
-def closed(test, host=HOST):
-    """A TCP port on host that refuses connections, held for the test: a
-    socket bound there that never listens (the kernel answers RST)."""
-    s = socket.socket(_family(host), socket.SOCK_STREAM)
-    if ":" in host:
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    s.bind((host, 0))
     test.addCleanup(s.close)
     return s.getsockname()[1]
 
@@ -171,97 +152,6 @@ def port_block(test, pattern, tries=300):
             test.addCleanup(s.close)
         return [base + i for i in range(len(pattern))]
     return None
-
-
-def read_until_eof(conn, limit=1 << 20):
-    """Everything conn receives until EOF, a reset or its timeout."""
-    chunks = []
-    total = 0
-    while total < limit:
-        try:
-            b = conn.recv(65536)
-        except (ConnectionResetError, socket.timeout, OSError):
-            break
-        if not b:
-            break
-        chunks.append(b)
-        total += len(b)
-    return b"".join(chunks)
-
-
-class TcpPeer:
-    """A TCP server on host (127.0.0.1 unless told), port picked by the
-    kernel, running handler(conn) in a thread per connection; each
-    connection times out after conn_timeout seconds (scaled). stop() shuts
-    every connection down and joins the threads, with a time bound."""
-
-    def __init__(self, handler, host=HOST, conn_timeout=5):
-        self.handler = handler
-        self.conn_timeout = conn_timeout
-        self.sock = socket.socket(_family(host), socket.SOCK_STREAM)
-        self.sock.bind((host, 0))
-        self.sock.listen(32)
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self.conns = []
-        self.threads = []
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def _accept(self):
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            conn.settimeout(scaled(self.conn_timeout))
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            with self.lock:
-                self.accepted += 1
-                self.conns.append(conn)
-                self.threads.append(t)
-            t.start()
-
-    def _serve(self, conn):
-        try:
-            self.handler(conn)
-        except OSError:
-            pass
-        finally:
-            try:
-                conn.close()
-            except OSError:
-                pass
-
-    def wait_connections(self, n, timeout=5):
-        deadline = time.monotonic() + scaled(timeout)
-        while self.accepted < n:
-            if time.monotonic() > deadline:
-                raise AssertionError("%d of %d connections within %ss"
-                                     % (self.accepted, n, scaled(timeout)))
-            time.sleep(0.01)
-
-    def stop(self):
-        self.stopping.set()
-        self.sock.close()
-        self.thread.join(scaled(5))
-        with self.lock:
-            conns, threads = list(self.conns), list(self.threads)
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for t in threads:
-            t.join(scaled(5))
 
 
 def h_says(payload, then_close=False):
@@ -471,7 +361,7 @@ class LoopbackTests(ScanCase):
                 self.assertNotIn("service", entries[p])
 
     def test_nothing_open_is_still_200_ok(self):
-        c1, c2, c3 = closed(self), closed(self), closed(self)
+        c1, c2, c3 = refused_tcp_port(self), refused_tcp_port(self), refused_tcp_port(self)
         doc = self.scan(host=HOST, ports=plist(c1, c2, c3))
         self.assertScan(doc, requested=3, open_ports=[], closed=3)
         self.assertEqual(doc["open"], [])
@@ -509,7 +399,7 @@ class LoopbackTests(ScanCase):
         self.assertEqual([e["port"] for e in doc["open"]], [e["port"] for e in doc2["open"]])
 
     def test_own_http_port_and_demo_listener(self):
-        c = closed(self)
+        c = refused_tcp_port(self)
         ports = sorted((self.svc.port, self.svc.tcp_port))
         doc = self.scan(host=HOST, ports=plist(self.svc.tcp_port, c, self.svc.port))
         entries = self.assertScan(doc, requested=3, open_ports=ports, closed=1)
@@ -566,7 +456,7 @@ class LoopbackTests(ScanCase):
 
     def test_banner_silent_listener_waits_banner_ms(self):
         silent = listening(self)
-        c = closed(self)
+        c = refused_tcp_port(self)
         t0 = time.monotonic()
         doc = self.scan(host=HOST, ports=plist(silent, c), banner=1, banner_ms=200)
         elapsed = time.monotonic() - t0
@@ -614,7 +504,7 @@ class LoopbackTests(ScanCase):
         ssh = self.peer(h_says(SSH_BANNER))
         binary = self.peer(h_says(b"\xff\xfe\x00abc", then_close=True))
         silent = listening(self)
-        c = closed(self)
+        c = refused_tcp_port(self)
         ports = sorted((ssh.port, binary.port, silent))
         doc = self.scan(host=HOST, ports=plist(c, *ports), banner=1, banner_ms=300)
         entries = self.assertScan(doc, requested=4, open_ports=ports, closed=1, banner=True)
@@ -632,7 +522,7 @@ class LoopbackTests(ScanCase):
     @unittest.skipUnless(V6, "no IPv6 loopback")
     def test_ipv6_bare_and_bracketed(self):
         o = listening(self, host="::1")
-        c = closed(self, host="::1")
+        c = refused_tcp_port(self, host="::1")
         for host in ("::1", "[::1]"):
             with self.subTest(host=host):
                 doc = self.scan(host=host, ports=plist(o, c))
@@ -681,7 +571,7 @@ class LoopbackTests(ScanCase):
         self.assertGreaterEqual(doc["timing"]["resolve_ms"], 0)
 
     def test_limits_are_inclusive(self):
-        c = closed(self)
+        c = refused_tcp_port(self)
         doc = self.scan(host=HOST, ports=str(c), timeout_ms=1, concurrency=1, banner=1,
                         banner_ms=1)
         self.assertEqual(doc["ports_requested"], 1)
@@ -711,14 +601,14 @@ class NameTests(ScanCase):
 
     def test_name_resolved_by_dns(self):
         o = listening(self, host="127.0.0.10")
-        c = closed(self, host="127.0.0.10")
+        c = refused_tcp_port(self, host="127.0.0.10")
         doc = self.scan(host="good.np.test", ports=plist(o, c))
         self.assertScan(doc, host="good.np.test", address="127.0.0.10", requested=2,
                         open_ports=[o], closed=1)
         self.assertGreater(doc["timing"]["resolve_ms"], 0)
 
     def test_name_without_addresses_is_not_found(self):
-        c1, c2 = closed(self), closed(self)
+        c1, c2 = refused_tcp_port(self), refused_tcp_port(self)
         for answer in (self.get_scan(host="nope.np.test", ports=plist(c1, c2)),
                        self.post_scan({"host": "nope.np.test", "ports": [c1, c2]})):
             doc = self.ok(answer)
@@ -728,14 +618,14 @@ class NameTests(ScanCase):
             self.assertNotIn("address", doc)
 
     def test_name_with_a_denied_address_is_403(self):
-        c = closed(self)
+        c = refused_tcp_port(self)
         self.assertProblem(self.get_scan(host="bad.np.test", ports=str(c)), 403, "/scan",
                            param="host")
         self.assertProblem(self.post_scan({"host": "bad.np.test", "ports": [c]}), 403,
                            "/scan", param="host")
 
     def test_denied_literal_is_403(self):
-        c = closed(self)
+        c = refused_tcp_port(self)
         answer = self.get_scan(host="127.0.0.99", ports=str(c))
         self.assertProblem(answer, 403, "/scan", param="host")
         self.assertIn("127.0.0.99", answer[2]["detail"])
@@ -743,7 +633,7 @@ class NameTests(ScanCase):
     def test_probe_outcomes_counted(self):
         svc = self.start_service(["--dns-server", self.ns.address])
         o = listening(self)
-        c = closed(self)
+        c = refused_tcp_port(self)
         self.scan(svc=svc, host=HOST, ports=plist(o, c))
         self.scan_post({"host": HOST, "ports": [c]}, svc=svc)
         doc = self.scan(svc=svc, host="nope.np.test", ports=str(c))
@@ -776,7 +666,7 @@ class ValidationTests(ScanCase):
         # these ports of ours, which refuse it.
         ports = port_block(self, "ccc")
         if ports is None:
-            ports = sorted(closed(self) for _ in range(3))
+            ports = sorted(refused_tcp_port(self) for _ in range(3))
         self.p1, self.p2, self.p3 = ports
 
     def bad_get(self, param, **params):
@@ -928,7 +818,7 @@ class AccessTests(ScanCase):
 
     def test_rate_limit(self):
         svc = self.start_service(["--rate-limit", "1", "--rate-burst", "2"])
-        c = closed(self)
+        c = refused_tcp_port(self)
         t0 = time.monotonic()
         answers = [self.get_scan(svc=svc, host=HOST, ports=str(c)) for _ in range(3)]
         if time.monotonic() - t0 >= 1.0:
@@ -958,7 +848,7 @@ class SlowScanTests(ScanCase):
         peer.wait_connections(1)
         t0 = time.monotonic()
         self.assertEqual(svc.get("/healthz")[0], 200)
-        c = closed(self)
+        c = refused_tcp_port(self)
         doc = self.scan(svc=svc, host=HOST, ports=str(c))
         self.assertScan(doc, requested=1, open_ports=[], closed=1)
         quick = time.monotonic() - t0
