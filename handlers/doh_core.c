@@ -8,6 +8,7 @@
  * client's question, still 200, as DoH clients expect.
  */
 #include "doh_core.h"
+#include "base64.h"
 #include "dns.h"
 #include "dns_wire.h"
 #include "metrics.h"
@@ -45,44 +46,6 @@ static void set_error(struct doh_error *e, unsigned status, const char *param, c
 	va_start(ap, fmt);
 	vsnprintf(e->detail, sizeof(e->detail), fmt, ap);
 	va_end(ap);
-}
-
-/* RFC 4648 section 5 base64url, padding optional. Returns length or -1. */
-static long base64url_decode(const char *in, unsigned char *out, size_t cap)
-{
-	unsigned acc = 0;
-	int bits = 0;
-	size_t n = 0;
-
-	for (const char *p = in; *p != '\0'; p++) {
-		int v;
-		char c = *p;
-
-		if (c >= 'A' && c <= 'Z')
-			v = c - 'A';
-		else if (c >= 'a' && c <= 'z')
-			v = c - 'a' + 26;
-		else if (c >= '0' && c <= '9')
-			v = c - '0' + 52;
-		else if (c == '-')
-			v = 62;
-		else if (c == '_')
-			v = 63;
-		else if (c == '=' && (p[1] == '\0' || (p[1] == '=' && p[2] == '\0')))
-			break;
-		else
-			return -1;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (n == cap)
-				return -1;
-			out[n++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	return (long)n;
 }
 
 /* Offset just past the (single) question, or 0 if it does not parse. */
@@ -135,7 +98,9 @@ int doh_request_check(int post, const char *dns, const char *content_type,
 				  "a base64url-encoded DNS query is required (RFC 8484)");
 			return NP_EINVAL;
 		}
-		n = base64url_decode(dns, buf, cap);
+		n = base64_decoded_max(strlen(dns)) <= cap
+			    ? base64url_decode(dns, strlen(dns), buf)
+			    : -1;
 		if (n < 0) {
 			set_error(e, 400, "dns", "not valid base64url");
 			return NP_EINVAL;

@@ -45,7 +45,8 @@ size_t base64_decoded_max(size_t len)
 	return (len + 3) / 4 * 3;
 }
 
-static int value_of(char c)
+/* A character's value in the standard (url = 0) or URL-safe alphabet; -1. */
+static int value_of(char c, int url)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -53,14 +54,14 @@ static int value_of(char c)
 		return c - 'a' + 26;
 	if (c >= '0' && c <= '9')
 		return c - '0' + 52;
-	if (c == '+')
+	if (c == (url ? '-' : '+'))
 		return 62;
-	if (c == '/')
+	if (c == (url ? '_' : '/'))
 		return 63;
 	return -1;
 }
 
-long base64_decode(const char *text, size_t len, unsigned char *out)
+static long decode(const char *text, size_t len, unsigned char *out, int url)
 {
 	size_t n = 0, data = len;
 	unsigned acc = 0;
@@ -79,7 +80,7 @@ long base64_decode(const char *text, size_t len, unsigned char *out)
 	if (data % 4 == 1)
 		return -1; /* one character cannot hold a byte */
 	for (size_t i = 0; i < data; i++) {
-		int v = value_of(text[i]);
+		int v = value_of(text[i], url);
 
 		if (v < 0)
 			return -1;
@@ -95,4 +96,14 @@ long base64_decode(const char *text, size_t len, unsigned char *out)
 	if (acc != 0)
 		return -1;
 	return (long)n;
+}
+
+long base64_decode(const char *text, size_t len, unsigned char *out)
+{
+	return decode(text, len, out, 0);
+}
+
+long base64url_decode(const char *text, size_t len, unsigned char *out)
+{
+	return decode(text, len, out, 1);
 }

@@ -2,7 +2,7 @@
  * test_base64.c - service/base64.c: the RFC 4648 section 10 test vectors
  * both ways, every byte value through a round trip, and the inputs the
  * decoder must refuse (bad characters, misplaced padding, a lone last
- * character, non-zero leftover bits).
+ * character, non-zero leftover bits), and the URL-safe alphabet.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -71,6 +71,20 @@ static void test_every_byte_round_trips(void **state)
 	assert_string_equal(coded, "+/8=");
 }
 
+static void test_url_alphabet(void **state)
+{
+	unsigned char back[8];
+
+	(void)state;
+	/* 0xfb 0xff is "+/8" in the standard alphabet, "-_8" in the URL-safe one */
+	assert_int_equal(base64url_decode("-_8", 3, back), 2);
+	assert_memory_equal(back, "\xfb\xff", 2);
+	assert_int_equal(base64url_decode("-_8=", 4, back), 2);
+	assert_int_equal(base64url_decode("+/8=", 4, back), -1);
+	assert_int_equal(base64_decode("-_8=", 4, back), -1);
+	assert_int_equal(base64url_decode("Zh", 2, back), -1); /* leftover bits */
+}
+
 static void test_refused(void **state)
 {
 	static const char *const bad[] = {
@@ -104,6 +118,7 @@ int main(void)
 		cmocka_unit_test(test_rfc4648_vectors),
 		cmocka_unit_test(test_unpadded_accepted),
 		cmocka_unit_test(test_every_byte_round_trips),
+		cmocka_unit_test(test_url_alphabet),
 		cmocka_unit_test(test_refused),
 	};
 
