@@ -111,7 +111,6 @@ struct server {
 	struct loop_watch *mhd_watch;
 	struct loop_timer *mhd_timer;
 	struct loop_timer *hangup_sweep; /* adds hang-up watches, see on_hangup_sweep */
-	int sweep_armed;
 	unsigned port;
 	unsigned inflight;
 	int need_run;           /* a request was resumed: run MHD before sleeping */
@@ -670,7 +669,6 @@ static void on_hangup_sweep(void *ud)
 	uint64_t now = np_now_us(), due = 0;
 	const uint64_t after_us = HANGUP_WATCH_AFTER_MS * 1000u;
 
-	s->sweep_armed = 0;
 	for (size_t i = 0; i < s->npending; i++) {
 		struct http_req *r = s->pending[i];
 
@@ -685,10 +683,8 @@ static void on_hangup_sweep(void *ud)
 		if (due == 0 || r->suspended_us + after_us - now < due)
 			due = r->suspended_us + after_us - now;
 	}
-	if (due > 0) {
+	if (due > 0)
 		loop_timer_arm_us(s->hangup_sweep, due);
-		s->sweep_armed = 1;
-	}
 }
 
 static void on_deadline(void *ud)
@@ -971,10 +967,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			/* The hang-up watch comes from on_hangup_sweep, if the
 			 * request lasts. */
 			r->conn_fd = ci != NULL ? ci->connect_fd : -1;
-			if (r->conn_fd >= 0 && !s->sweep_armed) {
+			if (r->conn_fd >= 0 && !loop_timer_armed(s->hangup_sweep))
 				loop_timer_arm(s->hangup_sweep, HANGUP_WATCH_AFTER_MS);
-				s->sweep_armed = 1;
-			}
 		}
 		r->suspended = 1;
 		MHD_suspend_connection(conn);
